@@ -1,0 +1,71 @@
+"""The frame every page shares: a header with the navigation, and an embed mode without it.
+
+``?embed=1`` hides the header so that a page fits a course site's iframe (the textbook embeds MicroSims
+about 500 px high).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import ui
+
+NAV = (
+    ("Explorer", "/"),
+    ("Models", "/models"),
+    ("Labs", "/labs"),
+    ("Lessons", "/lessons"),
+    ("Inspector", "/inspector"),
+)
+
+# Colours that stay apart without relying on red/green (Okabe–Ito palette): frozen grey, B vermillion,
+# A blue, W' bluish green; also used by the charts so that a colour means the same everywhere.
+COLORS = {
+    "frozen": "#9e9e9e",
+    "b": "#D55E00",
+    "a": "#0072B2",
+    "merged": "#009E73",
+    "delta": "#CC79A7",
+    "full": "#E69F00",
+    "lora": "#0072B2",
+    "warn": "#B00020",
+}
+
+_CSS = """
+.ll-page { width: 100%; max-width: 1280px; margin: 0 auto; padding: 8px 12px; gap: 12px; }
+.ll-num { font-variant-numeric: tabular-nums; font-weight: 600; }
+.ll-muted { color: #555; }
+.ll-warn { color: #B00020; font-weight: 600; }
+.ll-card { width: 100%; }
+@media (max-width: 600px) { .ll-page { padding: 4px 6px; } .ll-hide-narrow { display: none; } }
+"""
+
+
+@contextmanager
+def page_frame(title: str, embed: bool = False) -> Iterator[ui.column]:
+    """Header with navigation (unless ``embed``), the page title, and a responsive column to fill."""
+    ui.page_title(f"{title} · loralens")
+    ui.add_css(_CSS)
+    if not embed:
+        with ui.header().classes("items-center gap-1 py-1 px-3 bg-white text-black shadow-sm"):
+            ui.link("loralens", "/").classes("text-lg font-bold no-underline text-black mr-3")
+            for label, path in NAV:
+                ui.link(label, path).classes("no-underline px-2 py-1 rounded hover:bg-gray-100").props(
+                    f'data-testid="nav-{label.lower()}"'
+                )
+    with ui.column().classes("ll-page") as column:
+        yield column
+
+
+def error_label() -> ui.label:
+    """An initially hidden line for a message beside the control that caused it."""
+    label = ui.label("").classes("ll-warn").props('role="alert"')
+    label.set_visibility(False)
+    return label
+
+
+def show_message(label: ui.label, message: str | None) -> None:
+    """Show ``message`` in ``label``, or hide the label when there is none."""
+    label.set_text(message or "")
+    label.set_visibility(bool(message))

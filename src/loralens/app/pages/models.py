@@ -1,0 +1,16 @@
+"""The Models page (filled in by its issue)."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from loralens.app.layout import page_frame
+
+
+def register() -> None:
+    """Add the page's route."""
+
+    @ui.page("/models")
+    def page(embed: bool = False) -> None:
+        with page_frame("Models", embed):
+            ui.label("Models — coming soon")

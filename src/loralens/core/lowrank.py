@@ -1,0 +1,88 @@
+"""Spectra of low-rank products without forming them.
+
+The singular values of B @ A (B: (d, r), A: (r, k)) are those of the r x r core R_B @ R_Aᵀ, where
+B = Q_B R_B and Aᵀ = Q_A R_A are thin QR factorisations. That costs O((d + k) r²) instead of the
+O(d k min(d, k)) of a full SVD of the d x k product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loralens.core.validation import check_float, check_int
+
+
+def lowrank_svd(b: np.ndarray, a: np.ndarray, scaling: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD of scaling · B @ A: U (d, r), S (r,) descending, Vt (r, k)."""
+    b = np.asarray(b, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    q_b, r_b = np.linalg.qr(b)  # (d, r), (r, r)
+    q_a, r_a = np.linalg.qr(a.T)  # (k, r), (r, r)
+    u_core, s, vt_core = np.linalg.svd(scaling * (r_b @ r_a.T))  # (r, r) core
+    s = np.abs(s)  # a negative scaling only flips signs of singular vectors
+    u = q_b @ u_core
+    vt = vt_core @ q_a.T
+    if scaling < 0:
+        u = -u
+    return u, s, vt
+
+
+def singular_values(b: np.ndarray, a: np.ndarray, scaling: float = 1.0) -> np.ndarray:
+    """Singular values (descending, r of them) of scaling · B @ A."""
+    b = np.asarray(b, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    r_b = np.linalg.qr(b, mode="r")
+    r_a = np.linalg.qr(a.T, mode="r")
+    return np.linalg.svd(abs(scaling) * (r_b @ r_a.T), compute_uv=False)
+
+
+def numerical_rank(s: np.ndarray, shape: tuple[int, int], eps: float = float(np.finfo(np.float32).eps)) -> int:
+    """Count of singular values above max(σ) · max(shape) · eps (numpy's matrix_rank rule).
+
+    ``eps`` defaults to float32's: adapters are stored in 32 or 16 bits, so float64 round-off is not the floor.
+    """
+    s = np.asarray(s)
+    if s.size == 0 or s[0] == 0:
+        return 0
+    return int(np.count_nonzero(s > s.max() * max(shape) * eps))
+
+
+def effective_rank(s: np.ndarray) -> float:
+    """exp of the Shannon entropy of p_i = σ_i² / Σσ² (1 for a rank-1 matrix, r for a flat spectrum)."""
+    energy = np.asarray(s, dtype=np.float64) ** 2
+    total = energy.sum()
+    if total == 0:
+        return 0.0
+    p = energy[energy > 0] / total
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def energy_kept(s: np.ndarray) -> np.ndarray:
+    """Fraction of the Frobenius energy Σσ² kept by the best rank-i approximation, for i = 1..len(s)."""
+    energy = np.asarray(s, dtype=np.float64) ** 2
+    total = energy.sum()
+    if total == 0:
+        return np.ones_like(energy)
+    return np.cumsum(energy) / total
+
+
+def rank_for_energy(s: np.ndarray, fraction: float) -> int:
+    """Smallest rank whose best approximation keeps at least ``fraction`` of the energy (at least 1)."""
+    fraction = check_float("energy", fraction, 0.0, 1.0, low_open=True)
+    kept = energy_kept(s)
+    # tolerance: a spectrum that keeps 0.99 exactly must not need one more rank because of round-off
+    return max(1, int(np.searchsorted(kept, fraction - 1e-12) + 1)) if kept.size else 0
+
+
+def truncation_error(s: np.ndarray, rank: int) -> float:
+    """Relative Frobenius error of the best rank-``rank`` approximation (Eckart–Young): ‖tail‖ / ‖σ‖."""
+    rank = check_int("rank", rank, 0)
+    energy = np.asarray(s, dtype=np.float64) ** 2
+    total = energy.sum()
+    return float(np.sqrt(energy[rank:].sum() / total)) if total else 0.0
+
+
+def subspace_similarity(u_i: np.ndarray, u_j: np.ndarray) -> float:
+    """The LoRA paper's φ = ‖U_iᵀ U_j‖²_F / min(i, j) for orthonormal columns U_i (n, i), U_j (n, j); in [0, 1]."""
+    overlap = u_i.T @ u_j
+    return float(np.sum(overlap**2) / min(u_i.shape[1], u_j.shape[1]))

@@ -1,0 +1,29 @@
+"""The direction of dependence: core and adapters never load the UI or the CLI."""
+
+import subprocess
+import sys
+
+import pytest
+
+UI_MODULES = ("nicegui", "fastapi", "starlette", "uvicorn", "loralens.app", "loralens.cli")
+
+
+@pytest.mark.parametrize("package,walk", [("loralens", False), ("loralens.core", True), ("loralens.adapters", True)])
+def test_library_import_loads_no_ui_module(package: str, walk: bool) -> None:
+    """Importing the package (and, for core and adapters, every module below it) loads no UI module."""
+    code = (
+        f"import sys, importlib, pkgutil, {package} as p\n"
+        f"for m in pkgutil.walk_packages(p.__path__ if {walk} else [], p.__name__ + '.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {{'nicegui','fastapi','starlette','uvicorn'}} "
+        f"or m.startswith(('loralens.app', 'loralens.cli'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"{package} loaded UI modules: {out}"
+
+
+def test_public_api_is_pinned() -> None:
+    import loralens
+
+    for name in loralens.__all__:
+        assert hasattr(loralens, name), name

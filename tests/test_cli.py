@@ -1,0 +1,34 @@
+"""The command's shell: help, version, and usage errors as one line with exit code 2."""
+
+import subprocess
+import sys
+
+import loralens
+from loralens.cli import main
+
+
+def test_version(capsys) -> None:  # type: ignore[no-untyped-def]
+    try:
+        main(["--version"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    assert capsys.readouterr().out.strip() == f"loralens {loralens.__version__}"
+
+
+def test_help_lists_commands() -> None:
+    out = subprocess.run([sys.executable, "-m", "loralens", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "serve" in out.stdout
+
+
+def test_unknown_option_is_one_line_and_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["serve", "--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments: --no-such-option" in err
+    assert "Traceback" not in err
+
+
+def test_bad_port_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--port", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loralens: error: loralens serve: argument --port: invalid int value: 'abc'")
