@@ -18,12 +18,10 @@ def lowrank_svd(b: np.ndarray, a: np.ndarray, scaling: float = 1.0) -> tuple[np.
     a = np.asarray(a, dtype=np.float64)
     q_b, r_b = np.linalg.qr(b)  # (d, r), (r, r)
     q_a, r_a = np.linalg.qr(a.T)  # (k, r), (r, r)
+    # the SVD of the scaled core already carries the sign of a negative scaling in its singular vectors
     u_core, s, vt_core = np.linalg.svd(scaling * (r_b @ r_a.T))  # (r, r) core
-    s = np.abs(s)  # a negative scaling only flips signs of singular vectors
     u = q_b @ u_core
     vt = vt_core @ q_a.T
-    if scaling < 0:
-        u = -u
     return u, s, vt
 
 
