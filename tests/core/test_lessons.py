@@ -1,0 +1,190 @@
+"""The lesson plan's checkers: the textbook's answers, bad input, and a brute-force oracle."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loralens.core import lessons
+from loralens.core.lessons import (
+    CORRECT,
+    INVALID,
+    NOT_ENOUGH,
+    NOT_LARGEST,
+    WRONG,
+    best_rank_r_error,
+    check_limits_answer,
+    check_savings_rank,
+    savings_hint_href,
+)
+from loralens.errors import InvalidParameterError
+
+
+def test_rank_5_is_the_answer_for_1024_squared() -> None:
+    verdict = check_savings_rank("5")
+    assert verdict.status == CORRECT and verdict.correct
+    assert "10,240 parameters" in verdict.message and "0.98%" in verdict.message
+    assert "r(d + k) = 5 × (1,024 + 1,024) = 10,240" in verdict.explanation
+    assert "10,485.76 / 2,048 = 5.12" in verdict.explanation
+
+
+def test_rank_6_does_not_save_enough_and_shows_the_formula() -> None:
+    verdict = check_savings_rank("6")
+    assert verdict.status == NOT_ENOUGH and not verdict.correct
+    assert "saves 98.8%, not enough" in verdict.message
+    assert "r(d + k) = 6 × (1,024 + 1,024) = 12,288" in verdict.explanation
+    assert "r × 2,048 ≤ 10,485.76" in verdict.explanation
+    assert "5.12" not in verdict.explanation  # the formula, not the answer
+
+
+def test_rank_4_saves_enough_but_is_not_the_largest() -> None:
+    verdict = check_savings_rank(4)
+    assert verdict.status == NOT_LARGEST
+    assert "saves 99.2%, at least 99%, but it is not the largest" in verdict.message
+
+
+@pytest.mark.parametrize(
+    "answer,words",
+    [
+        ("", "Enter a rank"),
+        ("  ", "Enter a rank"),
+        ("abc", "whole number such as 8, not 'abc'"),
+        ("5.5", "whole number"),
+        ("nan", "whole number"),
+        ("0", "at least 1"),
+        ("-3", "at least 1"),
+        ("2000", "cannot exceed min(d, k) = 1,024"),
+        (None, "Enter a rank"),
+    ],
+)
+def test_bad_answers_get_a_clear_message(answer: object, words: str) -> None:
+    verdict = check_savings_rank(answer)
+    assert verdict.status == INVALID
+    assert words in verdict.message
+
+
+def test_whole_number_text_forms_are_accepted() -> None:
+    assert check_savings_rank(" 5 ").correct
+    assert check_savings_rank("5.0").correct
+
+
+def test_a_rank_past_break_even_saves_nothing() -> None:
+    verdict = check_savings_rank(1000)
+    assert verdict.status == NOT_ENOUGH and "saves nothing" in verdict.message
+
+
+def test_a_layer_too_small_for_the_target_has_no_correct_rank() -> None:
+    verdict = check_savings_rank(1, d=2, k=2)
+    assert verdict.status == NOT_ENOUGH and "even r = 1 cannot save 99%" in verdict.message
+
+
+def test_bad_layer_shape_is_the_callers_error() -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        check_savings_rank("5", d=0)
+    assert info.value.where == "d"
+
+
+def _brute_force_best(d: int, k: int, target: Fraction) -> int:
+    """Largest r in 1..min(d, k) whose LoRA trains at most (1 - target)·d·k parameters; 0 if none."""
+    best = 0
+    for r in range(1, min(d, k) + 1):
+        if r * (d + k) <= (1 - target) * d * k:
+            best = r
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    d=st.integers(1, 300),
+    k=st.integers(1, 300),
+    target=st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]),
+    data=st.data(),
+)
+def test_checker_agrees_with_brute_force(d: int, k: int, target: float, data: st.DataObject) -> None:
+    r = data.draw(st.integers(1, min(d, k)), label="r")
+    best = _brute_force_best(d, k, Fraction(str(target)))
+    verdict = check_savings_rank(str(r), d=d, k=k, target=target)
+    expected = CORRECT if r == best else NOT_ENOUGH if r > best else NOT_LARGEST
+    assert verdict.status == expected, (d, k, target, r, best, verdict)
+    if verdict.status == NOT_ENOUGH:
+        assert "not enough" in verdict.message
+    # the quoted saving never looks like it meets the target when it does not, or the reverse
+    shown = verdict.message.split("saves ", 1)[-1].split("%", 1)[0]
+    if verdict.status != CORRECT and "nothing" not in verdict.message:
+        assert (Fraction(shown) / 100 >= Fraction(str(target))) == (verdict.status == NOT_LARGEST)
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=st.integers(1, 2000), k=st.integers(1, 2000), r=st.integers(-5, 2100))
+def test_checker_never_raises_on_any_rank(d: int, k: int, r: int) -> None:
+    verdict = check_savings_rank(str(r), d=d, k=k)
+    assert verdict.status in {CORRECT, NOT_ENOUGH, NOT_LARGEST, INVALID}
+    assert (verdict.status == INVALID) == (r < 1 or r > min(d, k))
+
+
+@pytest.mark.parametrize(
+    "answer,r", [("5", 5), ("12", 12), ("abc", 8), ("0", 8), ("", 8), ("99999", 1024)]
+)
+def test_hint_opens_the_explorer_at_the_guess_or_8(answer: str, r: int) -> None:
+    url = urlparse(savings_hint_href(answer))
+    assert url.path == "/"
+    assert parse_qs(url.query) == {"d": ["1024"], "k": ["1024"], "r": [str(r)]}
+
+
+def test_eckart_young_error_for_equal_singular_values() -> None:
+    assert best_rank_r_error(16, 4) == pytest.approx(math.sqrt(12 / 16))
+    assert best_rank_r_error(4, 4) == 0.0
+    assert best_rank_r_error(4, 8) == 0.0
+    with pytest.raises(InvalidParameterError):
+        best_rank_r_error(0, 4)
+
+
+@given(s=st.integers(1, 64), r=st.integers(1, 64))
+def test_eckart_young_error_matches_the_lost_singular_values(s: int, r: int) -> None:
+    sigma = [1.0] * s
+    lost = sum(x * x for x in sigma[r:])
+    assert best_rank_r_error(s, r) == pytest.approx(math.sqrt(lost / sum(x * x for x in sigma)))
+
+
+@pytest.mark.parametrize("answer", ["0.87", "0.866", ".85", "87%", "86.6 %"])
+def test_limits_question_accepts_the_bound(answer: str) -> None:
+    assert check_limits_answer(answer).status == CORRECT
+
+
+@pytest.mark.parametrize("answer,words", [("0", "too low"), ("0.5", "too low"), ("1", "too high")])
+def test_limits_question_explains_a_wrong_guess(answer: str, words: str) -> None:
+    verdict = check_limits_answer(answer)
+    assert verdict.status == WRONG and words in verdict.message
+    assert "sqrt(12/16) = 0.866" in verdict.explanation
+
+
+@pytest.mark.parametrize("answer", ["", "x", "1.5", "-0.1", "150%", "inf"])
+def test_limits_question_rejects_non_errors(answer: str) -> None:
+    assert check_limits_answer(answer).status == INVALID
+
+
+def test_limits_question_when_the_rank_is_enough() -> None:
+    assert check_limits_answer("0", s=4, r=8).status == CORRECT
+    verdict = check_limits_answer("0.5", s=4, r=8)
+    assert verdict.status == WRONG and "too high" in verdict.message
+
+
+def test_objectives_and_questions_link_into_the_app() -> None:
+    keys = {o.key for o in lessons.OBJECTIVES}
+    assert {"decomposition", "savings", "low_rank", "init", "merge", "limits", "methods"} <= keys
+    for item in (*lessons.OBJECTIVES, *lessons.ASSESSMENT):
+        assert urlparse(item.link.href).path in {"/", "/labs", "/models"}, item
+    assert {q.key for q in lessons.ASSESSMENT} == {"init", "methods", "compute"}
+    for question in lessons.ASSESSMENT:
+        assert question.question.endswith("?") and len(question.answer) > 100
+
+
+def test_fit_lab_link_has_a_full_rank_target() -> None:
+    query = parse_qs(urlparse(lessons.fit_lab_href()).query)
+    assert query["lab"] == ["fit"]
+    assert query["target_rank"] == query["d"] == query["k"]
