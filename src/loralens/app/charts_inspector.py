@@ -1,0 +1,398 @@
+"""Pure view-model functions for the Inspector page: an AdapterReport -> table rows and ECharts option dicts.
+
+No NiceGUI import: every function takes the plain data that ``loralens.adapters.inspect_adapter`` returns
+(duck-typed: an ``AdapterReport`` with ``summary`` and ``modules``, each ``ModuleReport`` with the fields of the
+adapters contract) and returns plain dicts and tuples that the page only renders, so that every number on the
+page can be tested without a browser.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loralens.core.lowrank import rank_for_energy, truncation_error
+
+# Okabe-Ito colours (the same as layout.COLORS; duplicated here so that this module never imports NiceGUI)
+BLUE = "#0072B2"
+SKY = "#56B4E9"
+ORANGE = "#E69F00"
+VERMILLION = "#D55E00"
+GREEN = "#009E73"
+PURPLE = "#CC79A7"
+GREY = "#9e9e9e"
+SERIES_COLORS = [BLUE, ORANGE, GREEN, PURPLE, VERMILLION, SKY]
+# sequential ramp for heatmaps: near-white to blue to near-black (no red/green reading needed)
+HEAT_RAMP = ["#f2f6fa", SKY, BLUE, "#08306b"]
+NO_LAYER = "—"
+
+
+def _finite(value: float | None) -> float | None:
+    """``value`` as a float, or None when it is missing or not finite (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def energy_at_half(module: Any) -> float | None:
+    """Fraction of the module's Frobenius energy kept by its best rank-⌊r/2⌋ approximation (0 for r = 1)."""
+    energy = np.asarray(module.energy, dtype=np.float64)
+    half = int(module.r) // 2
+    if half == 0:
+        return 0.0
+    if energy.size < half:
+        return None
+    return _finite(energy[half - 1])
+
+
+# ---------------------------------------------------------------- summary and table
+
+
+def summary_rows(summary: Any) -> list[tuple[str, str]]:
+    """(label, text) pairs for the summary card, in reading order."""
+
+    def text(value: Any) -> str:
+        if value is None or value == "":
+            return "—"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return ", ".join(str(v) for v in value) or "—"
+        if isinstance(value, int):
+            return f"{value:,}"
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+
+    nonfinite = summary.nonfinite
+    return [
+        ("Modules", text(summary.modules)),
+        ("Parameters", text(summary.parameters)),
+        ("Size", f"{format_bytes(summary.bytes)} ({summary.bytes:,} bytes)"),
+        ("dtype", text(summary.dtype)),
+        ("Base model", text(summary.base_model)),
+        ("PEFT version", text(summary.peft_version)),
+        ("r", text(summary.r)),
+        ("lora_alpha", text(summary.alpha)),
+        ("rsLoRA", text(summary.use_rslora)),
+        ("DoRA", text(summary.use_dora)),
+        ("Target modules", text(summary.target_modules)),
+        ("NaN/Inf", "none" if not nonfinite else f"{text(nonfinite)} — see the table"),
+    ]
+
+
+def format_bytes(count: int) -> str:
+    """Bytes in the largest unit that keeps at least 1 (1 MB = 10⁶ bytes, as file managers show it)."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} B"
+
+
+def _format(digits: int) -> str:
+    """A q-table ``:format`` JavaScript function: ``digits`` significant digits, blank for a missing value."""
+    return f'v => (v === null || v === undefined) ? "—" : Number(v).toPrecision({digits})'
+
+
+def table_columns() -> list[dict[str, Any]]:
+    """Columns of the per-module table (all sortable; numbers stay numbers so that sorting is numeric)."""
+
+    def col(name: str, label: str, *, digits: int | None = None, align: str = "right") -> dict[str, Any]:
+        column: dict[str, Any] = {"name": name, "label": label, "field": name, "sortable": True, "align": align}
+        if digits is not None:
+            column[":format"] = _format(digits)
+        return column
+
+    return [
+        col("name", "module", align="left"),
+        col("shape", "shape (out × in)", align="left") | {"sortable": False},
+        col("r", "r"),
+        col("alpha", "alpha", digits=4),
+        col("scaling", "scaling", digits=4),
+        col("delta_fro", "‖ΔW‖_F", digits=4),
+        col("numerical_rank", "numerical rank"),
+        col("effective_rank", "effective rank", digits=3),
+        col("energy_half", "energy at r/2", digits=4),
+        col("a_norm", "‖A‖_F", digits=4),
+        col("b_norm", "‖B‖_F", digits=4),
+        col("nonfinite", "NaN/Inf", align="left"),
+    ]
+
+
+def table_rows(report: Any) -> list[dict[str, Any]]:
+    """One row per module, numbers as numbers (None where not finite), in the report's order."""
+    rows = []
+    for module in report.modules:
+        rows.append(
+            {
+                "name": module.name,
+                "shape": f"{module.out_features} × {module.in_features}",
+                "r": int(module.r),
+                "alpha": _finite(module.alpha),
+                "scaling": _finite(module.scaling),
+                "delta_fro": _finite(module.delta_fro),
+                "numerical_rank": int(module.numerical_rank),
+                "effective_rank": _finite(module.effective_rank),
+                "energy_half": energy_at_half(module),
+                "a_norm": _finite(module.a_norm),
+                "b_norm": _finite(module.b_norm),
+                "nonfinite": "NaN/Inf" if module.nonfinite else "",
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- charts
+
+
+def _grid() -> dict[str, Any]:
+    return {"left": 56, "right": 16, "top": 36, "bottom": 40, "containLabel": True}
+
+
+def spectrum_option(modules: Sequence[Any]) -> dict[str, Any]:
+    """Singular values σ_i of each module's ΔW against i, on a log axis (zeros are left out: log 0 is -∞)."""
+    longest = max((len(m.singular_values) for m in modules), default=0)
+    series = []
+    for index, module in enumerate(modules):
+        values = [v if v is not None and v > 0 else None for v in map(_finite, module.singular_values)]
+        series.append(
+            {
+                "name": module.name,
+                "type": "line",
+                "data": values,
+                "symbol": "circle",
+                "symbolSize": 6,
+                "connectNulls": False,
+                "color": SERIES_COLORS[index % len(SERIES_COLORS)],
+            }
+        )
+    return {
+        "animation": False,
+        "title": {"text": "Singular values of ΔW", "left": "center", "textStyle": {"fontSize": 13}},
+        "tooltip": {"trigger": "axis"},
+        "grid": _grid(),
+        "xAxis": {
+            "type": "category",
+            "name": "i",
+            "nameLocation": "middle",
+            "nameGap": 24,
+            "data": [str(i) for i in range(1, longest + 1)],
+        },
+        "yAxis": {"type": "log", "name": "σᵢ", "minorSplitLine": {"show": False}},
+        "series": series,
+    }
+
+
+def energy_option(modules: Sequence[Any], threshold: float | None = None) -> dict[str, Any]:
+    """Cumulative Frobenius energy kept by the best rank-i approximation, with an optional target line."""
+    longest = max((len(m.energy) for m in modules), default=0)
+    series: list[dict[str, Any]] = []
+    for index, module in enumerate(modules):
+        series.append(
+            {
+                "name": module.name,
+                "type": "line",
+                "data": [_finite(v) for v in module.energy],
+                "symbol": "circle",
+                "symbolSize": 6,
+                "color": SERIES_COLORS[index % len(SERIES_COLORS)],
+            }
+        )
+    if threshold is not None and series:
+        series[0]["markLine"] = {
+            "silent": True,
+            "symbol": "none",
+            "lineStyle": {"type": "dashed", "color": GREY},
+            "label": {"formatter": f"{threshold:g}", "position": "insideEndTop"},
+            "data": [{"yAxis": threshold}],
+        }
+    return {
+        "animation": False,
+        "title": {"text": "Energy kept at rank i", "left": "center", "textStyle": {"fontSize": 13}},
+        "tooltip": {"trigger": "axis"},
+        "grid": _grid(),
+        "xAxis": {
+            "type": "category",
+            "name": "rank i",
+            "nameLocation": "middle",
+            "nameGap": 24,
+            "data": [str(i) for i in range(1, longest + 1)],
+        },
+        "yAxis": {"type": "value", "min": 0, "max": 1, "name": "Σσ²₁..ᵢ / Σσ²"},
+        "series": series,
+    }
+
+
+HEATMAP_METRICS = {
+    "delta_fro": "‖ΔW‖_F",
+    "effective_rank": "effective rank",
+}
+
+
+@dataclass(frozen=True)
+class HeatmapGrid:
+    """Layers (columns) × module types (rows) of one metric; ``values[t][l]`` is None where no module is."""
+
+    layers: tuple[str, ...]
+    types: tuple[str, ...]
+    values: tuple[tuple[float | None, ...], ...]
+    counts: tuple[tuple[int, ...], ...]
+
+
+def heatmap_grid(report: Any, metric: str) -> HeatmapGrid:
+    """Aggregate ``metric`` per (layer, module type). Several modules in one cell (two towers sharing layer
+    numbers) combine as the Frobenius norm of all of them for ‖ΔW‖_F and as the mean for the effective rank."""
+    if metric not in HEATMAP_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(HEATMAP_METRICS)}, got {metric!r}")
+    numbers = sorted({m.layer for m in report.modules if m.layer is not None})
+    layers = [str(n) for n in numbers] + ([NO_LAYER] if any(m.layer is None for m in report.modules) else [])
+    types = sorted({str(m.module_type) for m in report.modules})
+    cells: dict[tuple[str, str], list[float]] = {}
+    for module in report.modules:
+        key = (str(module.module_type), NO_LAYER if module.layer is None else str(module.layer))
+        cells.setdefault(key, []).append(float(getattr(module, metric)))
+    values, counts = [], []
+    for kind in types:
+        row_values: list[float | None] = []
+        row_counts: list[int] = []
+        for layer in layers:
+            found = cells.get((kind, layer), [])
+            row_counts.append(len(found))
+            if not found:
+                row_values.append(None)
+            elif metric == "delta_fro":
+                row_values.append(_finite(math.sqrt(sum(v * v for v in found))))
+            else:
+                row_values.append(_finite(sum(found) / len(found)))
+        values.append(tuple(row_values))
+        counts.append(tuple(row_counts))
+    return HeatmapGrid(tuple(layers), tuple(types), tuple(values), tuple(counts))
+
+
+def heatmap_option(report: Any, metric: str) -> dict[str, Any]:
+    """ECharts heatmap of ``metric`` with layers on x and module types on y; missing cells stay empty."""
+    grid = heatmap_grid(report, metric)
+    data = [
+        [x, y, value]
+        for y, row in enumerate(grid.values)
+        for x, value in enumerate(row)
+        if value is not None
+    ]
+    present = [d[2] for d in data]
+    low = min(present) if present else 0.0
+    high = max(present) if present else 1.0
+    if high <= low:
+        high = low + 1.0
+    label = HEATMAP_METRICS[metric]
+    return {
+        "animation": False,
+        "title": {"text": f"{label} by layer and module type", "left": "center", "textStyle": {"fontSize": 13}},
+        "tooltip": {"position": "top"},
+        "grid": {"left": 8, "right": 16, "top": 36, "bottom": 64, "containLabel": True},
+        "xAxis": {
+            "type": "category",
+            "name": "layer",
+            "nameLocation": "middle",
+            "nameGap": 22,
+            "data": list(grid.layers),
+            "splitArea": {"show": True},
+        },
+        "yAxis": {"type": "category", "data": list(grid.types), "splitArea": {"show": True}},
+        "visualMap": {
+            "min": low,
+            "max": high,
+            "calculable": True,
+            "orient": "horizontal",
+            "left": "center",
+            "bottom": 0,
+            "itemHeight": 120,
+            "precision": 3,
+            "inRange": {"color": HEAT_RAMP},
+        },
+        "series": [{"name": label, "type": "heatmap", "data": data, "emphasis": {"itemStyle": {"borderWidth": 1}}}],
+    }
+
+
+# ---------------------------------------------------------------- resize preview
+
+
+@dataclass(frozen=True)
+class ResizeRow:
+    """One module's outcome of a resize: new rank, energy kept and relative Frobenius error."""
+
+    name: str
+    r: int
+    new_r: int
+    energy_kept: float
+    error: float
+
+
+@dataclass(frozen=True)
+class ResizePreview:
+    rows: tuple[ResizeRow, ...]
+    parameters_before: int
+    parameters_after: int
+    min_energy_kept: float
+    max_error: float
+
+
+def resize_preview(report: Any, *, rank: int | None = None, energy: float | None = None) -> ResizePreview:
+    """What ``resize_adapter(adapter, rank=..., energy=...)`` keeps, from the report's spectra alone.
+
+    A fixed ``rank`` never grows a module (a module with r ≤ rank keeps all of it); ``energy`` picks, per module,
+    the smallest rank that keeps that fraction of the Frobenius energy (core.lowrank.rank_for_energy).
+    Energy kept and error are the Eckart–Young values of the best approximation at the new rank.
+    """
+    if (rank is None) == (energy is None):
+        raise ValueError("give exactly one of rank and energy")
+    rows = []
+    before = after = 0
+    for module in report.modules:
+        s = np.asarray(module.singular_values, dtype=np.float64)
+        r = int(module.r)
+        if not np.all(np.isfinite(s)):
+            new_r = r if rank is None else min(r, rank)
+            kept, error = math.nan, math.nan
+        else:
+            new_r = min(r, rank) if rank is not None else min(r, rank_for_energy(s, float(energy)))  # type: ignore[arg-type]
+            error = truncation_error(s, new_r)
+            kept = 1.0 - error * error
+        rows.append(ResizeRow(module.name, r, new_r, kept, error))
+        per_rank = int(module.in_features) + int(module.out_features)
+        before += r * per_rank
+        after += new_r * per_rank
+    finite_kept = [row.energy_kept for row in rows if math.isfinite(row.energy_kept)]
+    finite_error = [row.error for row in rows if math.isfinite(row.error)]
+    return ResizePreview(
+        rows=tuple(rows),
+        parameters_before=before,
+        parameters_after=after,
+        min_energy_kept=min(finite_kept, default=1.0),
+        max_error=max(finite_error, default=0.0),
+    )
+
+
+def resize_columns() -> list[dict[str, Any]]:
+    """Columns of the resize preview table."""
+    return [
+        {"name": "name", "label": "module", "field": "name", "sortable": True, "align": "left"},
+        {"name": "r", "label": "r", "field": "r", "sortable": True},
+        {"name": "new_r", "label": "new r", "field": "new_r", "sortable": True},
+        {"name": "energy_kept", "label": "energy kept", "field": "energy_kept", "sortable": True,
+         ":format": _format(5)},
+        {"name": "error", "label": "rel. error ‖ΔW−ΔW'‖/‖ΔW‖", "field": "error", "sortable": True,
+         ":format": _format(3)},
+    ]
+
+
+def resize_rows(preview: ResizePreview) -> list[dict[str, Any]]:
+    return [
+        {"name": row.name, "r": row.r, "new_r": row.new_r, "energy_kept": _finite(row.energy_kept),
+         "error": _finite(row.error)}
+        for row in preview.rows
+    ]
