@@ -1,16 +1,403 @@
-"""The Explorer page (filled in by its issue)."""
+"""The Explorer (home page): drag the rank and see W + B·A = W′, the exact counts and the real matrices.
+
+All numbers, text, the diagram and chart options come from ``explorer_view.build_view``; this module only owns
+the controls and copies the view into elements. Each browser tab gets its own state (built in the page function).
+"""
 
 from __future__ import annotations
 
-from nicegui import ui
+import bisect
+from dataclasses import replace
 
+from nicegui import ui
+from starlette.requests import Request
+
+from loralens.app import charts_explorer
+from loralens.app.explorer_view import (
+    PRESETS,
+    SMALL_MATRIX_LIMIT,
+    ExplorerState,
+    ExplorerView,
+    build_view,
+    clamp_rank,
+    state_from_query,
+)
 from loralens.app.layout import page_frame
+from loralens.app.url_state import TRUE_WORDS, to_query
+from loralens.app.explorer_view import SCHEMA
+from loralens.core.counting import MAX_DIM
+from loralens.core.small_layer import small_layer
+
+
+def _dimension_steps() -> list[int]:
+    """Slider stops for d and k: 1..16, then 4 stops per octave (16, 20, 24, 28, 32, 40, ...) up to 65,536."""
+    steps = set(range(1, 17))
+    exponent = 4
+    while 2**exponent < MAX_DIM:
+        base = 2**exponent
+        steps.update({base, base + base // 4, base + base // 2, base + 3 * base // 4})
+        exponent += 1
+    steps.add(MAX_DIM)
+    return sorted(steps)
+
+
+DIM_STEPS = _dimension_steps()
+
+
+def _step_index(value: int) -> int:
+    """Index of the slider stop nearest to ``value``."""
+    i = bisect.bisect_left(DIM_STEPS, value)
+    if i == len(DIM_STEPS):
+        return i - 1
+    if i > 0 and value - DIM_STEPS[i - 1] < DIM_STEPS[i] - value:
+        return i - 1
+    return i
+
+
+_TEXT_WHY = (
+    "Pretrained models have a low intrinsic dimension: the change that adapts them to a task can be described by "
+    "far fewer numbers than the model has (Aghajanyan et al., 2020). LoRA bets that the update ΔW of each weight "
+    "matrix has a low rank r, writes it as B·A and trains only B and A. The LoRA paper found r as small as 1–8 "
+    "enough for GPT-3's attention weights, and that the learned ΔW amplifies directions that W already has but "
+    "does not emphasise."
+)
 
 
 def register() -> None:
-    """Add the page's route."""
-
     @ui.page("/")
-    def page(embed: bool = False) -> None:
+    def explorer(request: Request) -> None:
+        query = dict(request.query_params)
+        embed = query.get("embed", "").lower() in TRUE_WORDS
+        state, messages = state_from_query(query)
+        ExplorerPage(state, messages, embed)
+
+
+class ExplorerPage:
+    """The controls and views of one browser tab."""
+
+    def __init__(self, state: ExplorerState, messages: list[str], embed: bool) -> None:
+        self.state = state
+        self.embed = embed
+        self.trained = False
+        self._syncing = False
         with page_frame("Explorer", embed):
-            ui.label("Explorer — coming soon")
+            self.url_message = ui.label("; ".join(messages)).classes("ll-warn").props('role="alert" data-testid="url-message"')
+            self.url_message.set_visibility(bool(messages))
+            with ui.row().classes("w-full items-start gap-4 no-wrap max-md:flex-wrap"):
+                with ui.column().classes("gap-1 min-w-[260px] max-w-[380px] w-full"):
+                    self._build_controls()
+                with ui.column().classes("grow gap-1 min-w-0 w-full"):
+                    self._build_numbers()
+                    self.diagram = ui.html("", sanitize=False).classes("w-full")
+            self._build_charts()
+            self._build_matrices()
+            self._build_text()
+        self.render()
+
+    # ------------------------------------------------------------------------------------------ controls
+
+    def _build_controls(self) -> None:
+        s = self.state
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            ui.label("rank r").classes("w-16 font-semibold")
+            self.rank_slider = (
+                ui.slider(min=1, max=min(s.d, s.k), step=1, value=s.r, on_change=lambda e: self._set(r=e.value))
+                .props('data-testid="rank" label aria-label="rank r"')
+                .classes("grow")
+            )
+            self.rank_input = (
+                ui.number(value=s.r, min=1, precision=0, step=1, on_change=lambda e: self._typed("r", e.value))
+                .props('dense outlined data-testid="rank-input" aria-label="rank r (exact)"')
+                .classes("w-28")
+            )
+        self.d_slider, self.d_input = self._dimension_row("d", "d (out)", s.d)
+        self.k_slider, self.k_input = self._dimension_row("k", "k (in)", s.k)
+        with ui.row().classes("w-full items-center gap-3"):
+            self.square = ui.checkbox("square (k = d)", value=s.square, on_change=lambda e: self._set_square(e.value)).props(
+                'data-testid="square"'
+            )
+            ui.select(
+                {i: label for i, (label, _, _) in enumerate(PRESETS)},
+                label="layer presets",
+                on_change=lambda e: self._preset(e.value),
+            ).props('dense outlined data-testid="presets"').classes("min-w-[170px] grow")
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            self.alpha_input = (
+                ui.number("lora_alpha", value=s.alpha, min=0.001, step=1, on_change=lambda e: self._typed("alpha", e.value))
+                .props('dense outlined data-testid="alpha"')
+                .classes("w-28")
+            )
+            self.rule = ui.toggle(
+                {False: "α/r", True: "α/√r (rsLoRA)"}, value=s.rslora, on_change=lambda e: self._set(rslora=e.value)
+            ).props('dense no-caps data-testid="rslora"')
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            self.target_input = (
+                ui.number("savings target %", value=s.target, min=1, max=99.999, step=0.5,
+                          on_change=lambda e: self._typed("target", e.value))
+                .props('dense outlined data-testid="target"')
+                .classes("w-36")
+            )
+        self.control_message = ui.label("").classes("ll-warn").props('role="alert" data-testid="control-message"')
+        self.control_message.set_visibility(False)
+
+    def _dimension_row(self, name: str, label: str, value: int) -> tuple[ui.slider, ui.number]:
+        with ui.row().classes("w-full items-center gap-2 no-wrap") as row:
+            ui.label(label).classes("w-16 font-semibold")
+            slider = (
+                ui.slider(min=0, max=len(DIM_STEPS) - 1, step=1, value=_step_index(value),
+                          on_change=lambda e: self._dimension_slid(name, e.value))
+                .props(f'data-testid="{name}-slider" aria-label="{label}"')
+                .classes("grow")
+            )
+            number = (
+                ui.number(value=value, min=1, max=MAX_DIM, precision=0, step=1,
+                          on_change=lambda e: self._typed(name, e.value))
+                .props(f'dense outlined data-testid="{name}-input" aria-label="{label} (exact)"')
+                .classes("w-28")
+            )
+        if name == "k":
+            self.k_row = row
+        return slider, number
+
+    # ------------------------------------------------------------------------------------------ views
+
+    def _build_numbers(self) -> None:
+        with ui.row().classes("w-full gap-x-6 gap-y-1 items-baseline"):
+            for label, attr, testid in (
+                ("full fine-tuning d·k", "full_label", "full-params"),
+                ("LoRA r(d+k)", "lora_label", "lora-params"),
+                ("LoRA share", "ratio_label", "lora-ratio"),
+            ):
+                with ui.column().classes("gap-0"):
+                    ui.label(label).classes("text-xs ll-muted")
+                    setattr(self, attr, ui.label("").classes("ll-num text-xl").props(f'data-testid="{testid}"'))
+            with ui.column().classes("gap-0"):
+                ui.label("break-even rank dk/(d+k)").classes("text-xs ll-muted")
+                self.break_even_label = ui.label("").classes("ll-num text-xl").props('data-testid="break-even"')
+        self.savings_label = ui.label("").classes("font-semibold").props('data-testid="savings"')
+        self.warning_label = ui.label("").classes("ll-warn").props('role="alert" data-testid="rank-warning"')
+        self.max_rank_label = ui.label("").classes("text-sm").props('data-testid="max-rank"')
+        with ui.column().classes("gap-0 text-sm font-mono"):
+            self.formula_full = ui.label("")
+            self.formula_lora = ui.label("")
+            self.formula_merge = ui.label("").props('data-testid="formula-merge"')
+
+    def _build_charts(self) -> None:
+        with ui.row().classes("w-full gap-3 max-md:flex-wrap"):
+            with ui.card().classes("grow basis-80 min-w-0 p-2"):
+                ui.label("Parameters to train (log scale: a 0.4% bar stays visible)").classes("text-sm font-semibold")
+                self.bars = ui.echart({}).classes("w-full h-36").props('data-testid="bars"')
+            with ui.card().classes("grow basis-80 min-w-0 p-2"):
+                ui.label("Growth with d: full is quadratic, LoRA linear").classes("text-sm font-semibold")
+                self.growth = ui.echart({}).classes("w-full h-56")
+            with ui.card().classes("grow basis-80 min-w-0 p-2"):
+                ui.label("Growth with r: past break-even LoRA costs more").classes("text-sm font-semibold")
+                self.rank_chart = ui.echart({}).classes("w-full h-56")
+
+    def _build_matrices(self) -> None:
+        with ui.card().classes("w-full p-2"):
+            with ui.row().classes("w-full items-center gap-3"):
+                ui.label("The real matrices").classes("text-base font-semibold")
+                self.trained_toggle = ui.toggle(
+                    {False: "at initialisation (B = 0)", True: "after training"},
+                    value=False,
+                    on_change=lambda e: self._set_trained(e.value),
+                ).props('dense no-caps data-testid="trained"')
+            self.matrices_hint = ui.row().classes("w-full items-center gap-2")
+            with self.matrices_hint:
+                self.matrices_hint_label = ui.label("").classes("text-sm")
+                ui.button("Show a 64 × 64 layer", on_click=self._small_layer).props('dense no-caps data-testid="go-small"')
+            self.matrices = ui.column().classes("w-full gap-1")
+            with self.matrices:
+                self.matrices_caption = ui.label("").classes("text-sm").props('data-testid="matrices-caption"')
+                with ui.grid().classes("w-full gap-1 grid-cols-2 md:grid-cols-5"):
+                    self.heatmaps = [ui.echart({}).classes("w-full h-44") for _ in range(5)]
+                self.sv_chart = ui.echart({}).classes("w-full h-56").props('data-testid="sv-chart"')
+                self.sv_caption = ui.label("").classes("text-sm").props('data-testid="sv-caption"')
+
+    def _build_text(self) -> None:
+        with ui.row().classes("w-full gap-3 max-md:flex-wrap items-start"):
+            with ui.card().classes("grow basis-96 min-w-0 p-3"):
+                ui.label("Parameter table, for this layer").classes("text-base font-semibold")
+                self.table = ui.table(
+                    columns=[
+                        {"name": "method", "label": "Method", "field": "method", "align": "left"},
+                        {"name": "formula", "label": "Formula", "field": "formula", "align": "left"},
+                        {"name": "value", "label": "Parameters", "field": "value", "align": "right"},
+                    ],
+                    rows=[],
+                    row_key="method",
+                ).props("dense flat wrap-cells").classes("w-full")
+                self.example = ui.markdown("").classes("text-sm")
+                ui.link("See it on a real model →", "/models").props('data-testid="to-models"')
+            with ui.card().classes("grow basis-96 min-w-0 p-3"):
+                ui.label("Why low rank works").classes("text-base font-semibold")
+                ui.label(_TEXT_WHY).classes("text-sm")
+                ui.link("Watch it happen in the fit lab →", "/labs?lab=fit").classes("text-sm")
+        with ui.card().classes("w-full p-3"):
+            ui.label("Benefits, with this layer's numbers").classes("text-base font-semibold")
+            self.benefits = ui.column().classes("w-full gap-1 text-sm")
+
+    # ------------------------------------------------------------------------------------------ events
+
+    def _set(self, **changes: object) -> None:
+        if self._syncing:
+            return
+        changes = {name: value for name, value in changes.items() if value is not None}
+        if "r" in changes:
+            changes["r"] = int(changes["r"])  # type: ignore[call-overload]
+        self.state = clamp_rank(replace(self.state, **changes))  # type: ignore[arg-type]
+        self.render()
+
+    def _dimension_slid(self, name: str, index: float | None) -> None:
+        if self._syncing or index is None:
+            return
+        self._set_dimension(name, DIM_STEPS[int(index)])
+
+    def _set_dimension(self, name: str, value: int) -> None:
+        changes = {name: value}
+        if self.state.square:
+            changes = {"d": value, "k": value}
+        self._set(**changes)
+
+    def _typed(self, name: str, value: float | None) -> None:
+        """A value typed into a number box: checked here, with the message beside the controls."""
+        if self._syncing:
+            return
+        limits = {"r": (1, min(self.state.d, self.state.k)), "d": (1, MAX_DIM), "k": (1, MAX_DIM),
+                  "alpha": (0.001, 100_000), "target": (1, 99.999)}
+        low, high = limits[name]
+        if value is None or not low <= value <= high or (name in "rdk" and value != int(value)):
+            kind = "a whole number" if name in "rdk" else "a number"
+            self._show_control_message(f"{name}: must be {kind} from {low:,} to {high:,}; kept {getattr(self.state, name):,}")
+            return
+        self._show_control_message(None)
+        if name in ("d", "k"):
+            self._set_dimension(name, int(value))
+        else:
+            self._set(**{name: int(value) if name == "r" else float(value)})
+
+    def _show_control_message(self, message: str | None) -> None:
+        self.control_message.set_text(message or "")
+        self.control_message.set_visibility(bool(message))
+
+    def _set_square(self, square: bool) -> None:
+        if self._syncing:
+            return
+        changes: dict[str, object] = {"square": square}
+        if square:
+            changes["k"] = self.state.d
+        self._set(**changes)
+
+    def _preset(self, index: int | None) -> None:
+        if index is None:
+            return
+        _, d, k = PRESETS[index]
+        self._set(d=d, k=k, square=d == k)
+
+    def _small_layer(self) -> None:
+        self._set(d=SMALL_MATRIX_LIMIT, k=SMALL_MATRIX_LIMIT, square=True, r=min(self.state.r, 8))
+
+    def _set_trained(self, trained: bool) -> None:
+        self.trained = trained
+        self._render_matrices(build_view(self.state))
+
+    # ------------------------------------------------------------------------------------------ render
+
+    def render(self) -> None:
+        view = build_view(self.state)
+        s = self.state
+        self._syncing = True
+        try:
+            self.rank_slider.props(f"max={min(s.d, s.k)}")
+            self.rank_slider.value = s.r
+            self.rank_input.value = s.r
+            self.rank_input.props(f"max={min(s.d, s.k)}")
+            self.d_slider.value = _step_index(s.d)
+            self.d_input.value = s.d
+            self.k_slider.value = _step_index(s.k)
+            self.k_input.value = s.k
+            self.square.value = s.square
+            self.rule.value = s.rslora
+            self.alpha_input.value = s.alpha
+            self.target_input.value = s.target
+        finally:
+            self._syncing = False
+        self.k_row.set_visibility(not s.square)
+        self.full_label.set_text(view.full_text)
+        self.lora_label.set_text(view.lora_text)
+        self.ratio_label.set_text(view.ratio_text)
+        self.break_even_label.set_text(view.break_even_text)
+        self.savings_label.set_text(view.savings_text)
+        self.warning_label.set_text(view.warning or "")
+        self.warning_label.set_visibility(view.warning is not None)
+        self.max_rank_label.set_text(view.max_rank_text)
+        self.formula_full.set_text(view.formula_full)
+        self.formula_lora.set_text(view.formula_lora)
+        self.formula_merge.set_text(view.formula_merge)
+        self.diagram.set_content(view.diagram_svg)
+        _set_chart(self.bars, view.bars_option)
+        _set_chart(self.growth, view.growth_option)
+        _set_chart(self.rank_chart, view.rank_option)
+        self._render_text(view)
+        self._render_matrices(view)
+        ui.navigate.history.replace("/?" + to_query(SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
+
+    def _render_text(self, view: ExplorerView) -> None:
+        self.table.rows = [{"method": m, "formula": f, "value": v} for m, f, v in view.example_rows]
+        self.table.update()
+        c = view.count
+        self.example.set_content(
+            f"**Worked example.** A {c.d:,} × {c.k:,} weight has {c.full:,} parameters. A rank-{c.r:,} LoRA trains "
+            f"B ({c.d:,} × {c.r:,}) and A ({c.r:,} × {c.k:,}): {c.lora:,} parameters, {view.ratio_text} of full "
+            f"fine-tuning. The seed lesson's case is d = k = 4096, r = 8: 16,777,216 against 65,536 (0.39%)."
+        )
+        self.benefits.clear()
+        with self.benefits:
+            for title, text in view.benefits:
+                with ui.row().classes("gap-1 no-wrap items-baseline"):
+                    ui.label(f"{title}.").classes("font-semibold whitespace-nowrap")
+                    ui.label(text)
+
+    def _render_matrices(self, view: ExplorerView) -> None:
+        self.matrices.set_visibility(view.small)
+        self.matrices_hint.set_visibility(not view.small)
+        if not view.small:
+            self.matrices_hint_label.set_text(
+                f"Heatmaps of the actual values are drawn for d, k ≤ {SMALL_MATRIX_LIMIT} "
+                f"(this layer has {view.count.full:,} entries)."
+            )
+            return
+        s = self.state
+        layer = small_layer(s.d, s.k, s.r, s.alpha, s.rslora, trained=self.trained)
+        limit = float(max(abs(layer.w).max(), abs(layer.merged).max()))
+        for chart, (matrix, title) in zip(
+            self.heatmaps,
+            (
+                (layer.w, f"W ({s.d}×{s.k}) frozen"),
+                (layer.b, f"B ({s.d}×{s.r})"),
+                (layer.a, f"A ({s.r}×{s.k})"),
+                (layer.delta, "ΔW = s·B·A"),
+                (layer.merged, "W′ = W + ΔW"),
+            ),
+        ):
+            _set_chart(chart, charts_explorer.heatmap_option(matrix, title, limit))
+        nonzero = int((layer.delta_singular_values > 1e-10 * max(1.0, float(layer.target_singular_values[0]))).sum())
+        state_text = (
+            "At initialisation B = 0, so ΔW = 0 and W′ = W exactly: the model starts as the pretrained one."
+            if not self.trained
+            else "After training, s·B·A is the best rank-r approximation of the task update ΔW* (Eckart–Young)."
+        )
+        self.matrices_caption.set_text(f"{state_text} Colour scale: blue negative, white 0, orange positive.")
+        _set_chart(self.sv_chart, charts_explorer.singular_values_option(
+            layer.delta_singular_values, layer.target_singular_values, s.r))
+        self.sv_caption.set_text(
+            f"Singular values of ΔW from a float64 SVD: {nonzero} of {len(layer.delta_singular_values)} are non-zero "
+            f"(rank(B·A) ≤ r = {s.r}); the rest are 0 up to round-off."
+        )
+
+
+def _set_chart(chart: ui.echart, option: dict) -> None:
+    chart.options.clear()
+    chart.options.update(option)
+    chart.update()

@@ -1,0 +1,437 @@
+"""The Explorer's view model: page state -> every number, text, diagram and chart option the page shows.
+
+Pure Python (no numpy, no NiceGUI), so that it can be tested without a browser and can later run inside the
+browser under Pyodide for a server-less embeddable page. Compute once, render many: ``build_view`` is the one
+call; the page only copies its fields into elements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from loralens.app.url_state import Param, parse_query
+from loralens.core.counting import MAX_DIM, LayerCount, count_layer, percent, scaling, significant
+
+DEFAULTS = {"d": 4096, "k": 4096, "r": 8, "alpha": 16.0, "rslora": False, "square": True, "target": 99.0}
+
+SCHEMA = (
+    Param("d", int, DEFAULTS["d"], 1, MAX_DIM),
+    Param("k", int, DEFAULTS["k"], 1, MAX_DIM),
+    Param("r", int, DEFAULTS["r"], 1, MAX_DIM),
+    Param("alpha", float, DEFAULTS["alpha"], 0.001, 100_000),
+    Param("rslora", bool, DEFAULTS["rslora"]),
+    Param("square", bool, DEFAULTS["square"]),
+    Param("target", float, DEFAULTS["target"], 1.0, 99.999),
+)
+
+# Real layer shapes (out_features d, in_features k) for one-click presets.
+PRESETS: tuple[tuple[str, int, int], ...] = (
+    ("768²  (BERT-base, GPT-2)", 768, 768),
+    ("1024²", 1024, 1024),
+    ("4096²  (LLaMA-7B attn)", 4096, 4096),
+    ("8192²  (LLaMA-70B attn)", 8192, 8192),
+    ("12288²  (GPT-3 attn)", 12288, 12288),
+    ("11008×4096  (LLaMA-7B up)", 11008, 4096),
+    ("4096×11008  (LLaMA-7B down)", 4096, 11008),
+    ("64²  (see the matrices)", 64, 64),
+)
+
+SMALL_MATRIX_LIMIT = 64  # heatmaps of the real matrices are drawn for d, k up to this
+
+
+@dataclass(frozen=True)
+class ExplorerState:
+    """Everything a link must carry to reproduce the view."""
+
+    d: int = DEFAULTS["d"]
+    k: int = DEFAULTS["k"]
+    r: int = DEFAULTS["r"]
+    alpha: float = DEFAULTS["alpha"]
+    rslora: bool = DEFAULTS["rslora"]
+    square: bool = DEFAULTS["square"]
+    target: float = DEFAULTS["target"]  # savings target in percent
+
+    def as_dict(self) -> dict[str, object]:
+        return {p.name: getattr(self, p.name) for p in SCHEMA}
+
+
+def state_from_query(query: dict[str, str]) -> tuple[ExplorerState, list[str]]:
+    """A valid state from URL parameters, with one message for each value that was clamped or replaced."""
+    values, messages = parse_query(SCHEMA, query)
+    if values["square"] and "k" in query and "d" in query and values["k"] != values["d"]:
+        values["square"] = False  # a link with d != k means a rectangular layer, not an error
+    elif values["square"] and "k" not in query:
+        values["k"] = values["d"]
+    elif values["square"] and "d" not in query:
+        values["d"] = values["k"]
+    max_r = min(values["d"], values["k"])
+    if values["r"] > max_r:
+        messages.append(f"URL parameter r: must be at most min(d, k) = {max_r:,}; using {max_r:,}")
+        values["r"] = max_r
+    return ExplorerState(**values), messages
+
+
+def clamp_rank(state: ExplorerState) -> ExplorerState:
+    """The same state with r brought into 1..min(d, k) (after a change of d or k)."""
+    r = max(1, min(state.r, state.d, state.k))
+    return state if r == state.r else _replace(state, r=r)
+
+
+def _replace(state: ExplorerState, **changes: object) -> ExplorerState:
+    return ExplorerState(**{**state.as_dict(), **changes})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ExplorerView:
+    """Every number, text, SVG and chart option of the Explorer for one state."""
+
+    state: ExplorerState
+    count: LayerCount
+    scaling: float
+    full_text: str
+    lora_text: str
+    ratio_text: str
+    savings_text: str
+    break_even_text: str
+    warning: str | None
+    max_rank_text: str
+    formula_full: str
+    formula_lora: str
+    formula_merge: str
+    diagram_svg: str
+    bars_option: dict
+    growth_option: dict
+    rank_option: dict
+    example_rows: tuple[tuple[str, str, str], ...]
+    benefits: tuple[tuple[str, str], ...]
+    small: bool  # the real matrices can be shown
+
+
+def build_view(state: ExplorerState) -> ExplorerView:
+    """All of the Explorer for ``state`` (which must be valid: use state_from_query / clamp_rank)."""
+    count = count_layer(state.d, state.k, state.r, state.target / 100)
+    s = scaling(state.r, state.alpha, state.rslora)
+    rule = f"{_num(state.alpha)}/√{state.r}" if state.rslora else f"{_num(state.alpha)}/{state.r}"
+    be = count.break_even
+    be_text = f"{float(be):,.1f}" if be.denominator != 1 else f"{int(be):,}"
+    warning = None
+    if not count.saves:
+        extra = count.lora - count.full
+        warning = (
+            f"r = {state.r:,} is at or past the break-even rank dk/(d+k) = {be_text}: LoRA trains "
+            f"{extra:,} more parameters than full fine-tuning ({percent(count.share)} of it). Use r < {be_text}."
+            if extra > 0
+            else f"r = {state.r:,} is exactly the break-even rank dk/(d+k) = {be_text}: LoRA trains as many "
+            f"parameters as full fine-tuning and saves nothing."
+        )
+    max_r = count.max_rank_for_target
+    target_text = f"{_num(state.target)}%"
+    if max_r >= 1:
+        max_rank_text = (
+            f"Largest rank that saves at least {target_text}: r = {max_r:,} "
+            f"({count.d + count.k:,} × {max_r:,} = {max_r * (count.d + count.k):,} parameters)."
+        )
+    else:
+        max_rank_text = f"No rank saves {target_text} on a {count.d:,}×{count.k:,} layer: even r = 1 trains {percent(Fraction(count.d + count.k, count.full))}."
+    return ExplorerView(
+        state=state,
+        count=count,
+        scaling=s,
+        full_text=f"{count.full:,}",
+        lora_text=f"{count.lora:,}",
+        ratio_text=percent(count.share),
+        savings_text=f"saves {percent(count.savings, 3)}" if count.saves else "saves nothing",
+        break_even_text=be_text,
+        warning=warning,
+        max_rank_text=max_rank_text,
+        formula_full=f"full: d·k = {count.d:,} × {count.k:,} = {count.full:,}",
+        formula_lora=f"LoRA: r(d+k) = {count.r:,} × ({count.d:,} + {count.k:,}) = {count.lora:,}",
+        formula_merge=f"W′ = W + ({rule})·B·A = W + {significant(s, 3)}·B·A",
+        diagram_svg=diagram_svg(count.d, count.k, count.r, s),
+        bars_option=bars_option(count),
+        growth_option=growth_option(count),
+        rank_option=rank_option(count),
+        example_rows=example_rows(count),
+        benefits=benefits(count),
+        small=count.d <= SMALL_MATRIX_LIMIT and count.k <= SMALL_MATRIX_LIMIT,
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def human(n: float) -> str:
+    """16777216 -> '16.8M', 65536 -> '65.5K' (the seed page's style)."""
+    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:g}"
+
+
+def human_bytes(n: float) -> str:
+    for size, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+# ---------------------------------------------------------------------------------------------- diagram
+
+# Colours (Okabe–Ito): frozen grey, B vermillion, A blue, W' bluish green. Shapes differ too (hatching on the
+# frozen W, a snowflake label), so the roles do not depend on telling red from green.
+_GREY, _B, _A, _MERGED = "#8c8c8c", "#D55E00", "#0072B2", "#009E73"
+_BOX = 150.0  # the longer side of W, in SVG units
+_MIN_SIDE = 18.0  # the shorter side of W never drawn thinner than this (extreme aspect ratios)
+
+
+def rank_thickness(r: int, d: int, k: int, side: float) -> float:
+    """Width of B (or height of A) in SVG units: a log scale from r = 1 to r = min(d, k).
+
+    To scale, r = 8 of 4096 would be 0.3 units wide; on log(1 + r) / log(1 + min(d, k)) it is legible and still
+    grows with r, and r = min(d, k) is exactly as wide as the side it multiplies.
+    """
+    m = min(d, k)
+    if m <= 1:
+        return side
+    return max(2.0, side * math.log1p(r) / math.log1p(m))
+
+
+def _w_box(d: int, k: int) -> tuple[float, float]:
+    """(width for k, height for d) of W, aspect ratio kept unless extreme."""
+    if d >= k:
+        return max(_MIN_SIDE, _BOX * k / d), _BOX
+    return _BOX, max(_MIN_SIDE, _BOX * d / k)
+
+
+def diagram_svg(d: int, k: int, r: int, s: float) -> str:
+    """W (frozen) + ΔW = B·A = W′, with dimension labels, as an SVG string that scales to its container."""
+    w_w, w_h = _w_box(d, k)
+    t_b = rank_thickness(r, d, k, w_w)  # B's width (its r side)
+    t_a = rank_thickness(r, d, k, w_h)  # A's height (its r side)
+    gap, top, left = 46.0, 34.0, 16.0
+    x_w = left
+    x_plus = x_w + w_w + gap / 2
+    x_b = x_w + w_w + gap
+    x_a = x_b + t_b + 8
+    x_eq = x_a + w_w + gap / 2
+    x_m = x_a + w_w + gap
+    width = x_m + w_w + 14
+    height = top + w_h + 62
+    y_a = top
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" width="100%" '
+        f'style="max-width:{width * 1.6:.0f}px;max-height:340px" role="img" data-testid="diagram" '
+        f'aria-label="W ({d} by {k}, frozen) plus B ({d} by {r}) times A ({r} by {k}) equals W prime">',
+        "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+        "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#bdbdbd\" "
+        "stroke-width=\"2\"/></pattern></defs>",
+        "<style>text{font:11px system-ui,sans-serif;fill:#222}.t{font-weight:600;font-size:13px}"
+        ".op{font-size:20px;font-weight:600}.dim{fill:#444}</style>",
+        # W, frozen
+        _rect(x_w, top, w_w, w_h, _GREY, "url(#hatch)", "W"),
+        _text(x_w + w_w / 2, top - 8, "❄ W (frozen)", "t", "middle"),
+        _dims(x_w, top, w_w, w_h, d, k),
+        _text(x_plus, top + w_h / 2 + 6, "+", "op", "middle"),
+        # B (d x r) and A (r x k)
+        _rect(x_b, top, t_b, w_h, _B, _B, "B"),
+        _text(x_b + t_b / 2, top + w_h + 14, f"r={r:,}", "dim", "middle"),
+        _rect(x_a, y_a, w_w, t_a, _A, _A, "A"),
+        _text(x_a + w_w / 2, y_a + t_a + 13, f"k={k:,}", "dim", "middle"),
+        _text(x_a + w_w + 3, y_a + t_a / 2 + 4, f"r={r:,}", "dim", "start"),
+        _text((x_b + x_a + w_w) / 2, top - 8, f"ΔW = {significant(s, 3)}·B·A", "t", "middle"),
+        _text(x_b + t_b / 2, top + w_h + 28, "B (trainable)", "dim", "middle"),
+        _text(x_a + w_w / 2, y_a + t_a + 27, "A (trainable)", "dim", "start" if t_a > w_h - 40 else "middle"),
+        _text(x_eq, top + w_h / 2 + 6, "=", "op", "middle"),
+        # W'
+        _rect(x_m, top, w_w, w_h, _MERGED, _MERGED, "W′", opacity=0.85),
+        _text(x_m + w_w / 2, top - 8, "W′ = W + ΔW", "t", "middle"),
+        _dims(x_m, top, w_w, w_h, d, k),
+        _text(
+            left,
+            height - 6,
+            "d, k to scale (aspect kept); the rank side on a log scale so thin B and A stay visible",
+            "dim",
+            "start",
+        ),
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
+def _rect(x: float, y: float, w: float, h: float, stroke: str, fill: str, title: str, opacity: float = 1.0) -> str:
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}" fill-opacity="{opacity}" '
+        f'stroke="{stroke}" stroke-width="1.5" rx="2"><title>{title}</title></rect>'
+    )
+
+
+def _text(x: float, y: float, text: str, cls: str, anchor: str, rotate: bool = False) -> str:
+    transform = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if rotate else ""
+    if rotate:
+        anchor = "middle"
+    return f'<text x="{x:.1f}" y="{y:.1f}" class="{cls}" text-anchor="{anchor}"{transform}>{text}</text>'
+
+
+def _dims(x: float, y: float, w: float, h: float, d: int, k: int) -> str:
+    return _text(x + w / 2, y + h + 14, f"k={k:,}", "dim", "middle") + _text(
+        x - 3, y + h / 2, f"d={d:,}", "dim", "end", rotate=True
+    )
+
+
+# ---------------------------------------------------------------------------------------------- charts
+
+_FULL_COLOR, _LORA_COLOR = "#E69F00", "#0072B2"
+
+
+def bars_option(count: LayerCount) -> dict:
+    """Full d·k against LoRA r(d+k) on a log axis, so a 0.4% bar is still a readable bar."""
+    return {
+        "animation": False,
+        "grid": {"left": 8, "right": 96, "top": 8, "bottom": 8, "containLabel": True},
+        "xAxis": {"type": "log", "min": 1, "axisLabel": {"show": False}, "splitLine": {"show": True}},
+        "yAxis": {"type": "category", "data": ["LoRA r(d+k)", "full d·k"], "inverse": False},
+        "series": [
+            {
+                "type": "bar",
+                "data": [
+                    {"value": count.lora, "itemStyle": {"color": _LORA_COLOR}},
+                    {"value": count.full, "itemStyle": {"color": _FULL_COLOR}},
+                ],
+                "label": {"show": True, "position": "right", ":formatter": "p => p.value.toLocaleString('en-US')"},
+                "barWidth": "55%",
+            }
+        ],
+        "tooltip": {"trigger": "axis"},
+    }
+
+
+def _dims_along(count: LayerCount) -> list[int]:
+    """d values from 16 to 65,536 (powers of two) plus the current d."""
+    values = {2**e for e in range(4, 17)} | {count.d}
+    return sorted(values)
+
+
+def growth_option(count: LayerCount) -> dict:
+    """Parameters against d (k/d fixed): full grows as d², LoRA as d; the current layer marked."""
+    ratio = count.k / count.d
+    xs = _dims_along(count)
+    full = [[x, x * max(1, round(x * ratio))] for x in xs]
+    lora = [[x, count.r * (x + max(1, round(x * ratio)))] for x in xs]
+    return {
+        "animation": False,
+        "grid": {"left": 8, "right": 16, "top": 30, "bottom": 30, "containLabel": True},
+        "legend": {"top": 0, "data": ["full d·k (quadratic)", f"LoRA r={count.r} (linear)"]},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "log", "name": "d", "nameLocation": "middle", "nameGap": 22, "min": 16, "max": 65536},
+        "yAxis": {"type": "log", "axisLabel": {":formatter": "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : v >= 1e3 ? v / 1e3 + 'K' : v"}},
+        "series": [
+            {
+                "name": "full d·k (quadratic)",
+                "type": "line",
+                "data": full,
+                "color": _FULL_COLOR,
+                "showSymbol": False,
+                "markPoint": {
+                    "symbolSize": 34,
+                    "data": [{"coord": [count.d, count.full], "value": "you"}],
+                },
+            },
+            {
+                "name": f"LoRA r={count.r} (linear)",
+                "type": "line",
+                "data": lora,
+                "color": _LORA_COLOR,
+                "lineStyle": {"type": "dashed"},
+                "showSymbol": False,
+                "markPoint": {"symbolSize": 34, "data": [{"coord": [count.d, count.lora], "value": "you"}]},
+            },
+        ],
+    }
+
+
+def rank_option(count: LayerCount) -> dict:
+    """Parameters against r: LoRA's line crosses full fine-tuning at the break-even rank dk/(d+k)."""
+    m = min(count.d, count.k)
+    ranks = sorted({1, count.r, m, *[max(1, round(m * i / 40)) for i in range(41)]})
+    return {
+        "animation": False,
+        "grid": {"left": 8, "right": 16, "top": 30, "bottom": 30, "containLabel": True},
+        "legend": {"top": 0, "data": ["LoRA r(d+k)", "full d·k"]},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "value", "name": "r", "nameLocation": "middle", "nameGap": 22, "min": 1, "max": m},
+        "yAxis": {"type": "value", "axisLabel": {":formatter": "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : v >= 1e3 ? v / 1e3 + 'K' : v"}},
+        "series": [
+            {
+                "name": "LoRA r(d+k)",
+                "type": "line",
+                "data": [[r, r * (count.d + count.k)] for r in ranks],
+                "color": _LORA_COLOR,
+                "showSymbol": False,
+                "markPoint": {"symbolSize": 34, "data": [{"coord": [count.r, count.lora], "value": "r"}]},
+                "markLine": {
+                    "symbol": "none",
+                    "label": {"formatter": f"break-even {float(count.break_even):,.1f}"},
+                    "lineStyle": {"color": "#B00020"},
+                    "data": [{"xAxis": float(count.break_even)}],
+                },
+            },
+            {
+                "name": "full d·k",
+                "type": "line",
+                "data": [[1, count.full], [m, count.full]],
+                "color": _FULL_COLOR,
+                "showSymbol": False,
+            },
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def example_rows(count: LayerCount) -> tuple[tuple[str, str, str], ...]:
+    """The seed's parameter table, recomputed: (method, formula, value)."""
+    return (
+        ("Full fine-tuning", f"d × k = {count.d:,} × {count.k:,}", f"{count.full:,} ({human(count.full)})"),
+        (
+            f"LoRA (r = {count.r:,})",
+            f"r(d + k) = {count.r:,} × ({count.d:,} + {count.k:,})",
+            f"{count.lora:,} ({human(count.lora)})",
+        ),
+        ("LoRA / full", "r(d + k) / dk", percent(count.share)),
+    )
+
+
+def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
+    """The seed's four benefits, each with this layer's number."""
+    # AdamW in mixed precision: fp32 gradient (4 B) + two fp32 moments (8 B) + fp32 master copy (4 B) per trained weight
+    per_param = 16
+    saved = (count.full - count.lora) * per_param
+    unmerged_share = Fraction(count.lora, count.full)
+    return (
+        (
+            "Memory",
+            f"Gradients and AdamW states exist only for trained weights: {human_bytes(count.lora * per_param)} "
+            f"instead of {human_bytes(count.full * per_param)} for this layer "
+            f"(16 bytes per trained weight), "
+            + (f"{human_bytes(saved)} less." if saved > 0 else "no saving at this rank."),
+        ),
+        (
+            "No inference latency",
+            f"Merge once, W′ = W + ΔW: the merged layer does exactly the {count.full:,} multiply-adds per token of the "
+            f"original. Unmerged, B(Ax) adds {count.lora:,} ({percent(unmerged_share)}).",
+        ),
+        (
+            "Modular adapters",
+            f"One task's adapter for this layer is {human_bytes(count.lora * 2)} in bf16 against "
+            f"{human_bytes(count.full * 2)} for a full copy of W: keep one frozen model and swap small adapters.",
+        ),
+        (
+            "Stability",
+            "B starts at zero, so ΔW = 0 and W′ = W before the first step: training starts exactly from the "
+            "pretrained model and moves only inside a rank-r subspace.",
+        ),
+    )
