@@ -1,0 +1,185 @@
+"""What is in an adapter: per-module spectra from the r x r core, and a summary of the whole file."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loralens.adapters.peft_format import Adapter, AdapterModule
+from loralens.core.lowrank import effective_rank, energy_kept, numerical_rank, singular_values
+
+_LAYER = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")
+
+
+@dataclass(frozen=True, eq=False)
+class ModuleReport:
+    name: str
+    layer: int | None
+    module_type: str
+    kind: str
+    in_features: int
+    out_features: int
+    r: int
+    alpha: float
+    scaling: float
+    delta_fro: float  # ‖scaling · B A‖_F
+    singular_values: np.ndarray  # (r,) descending
+    numerical_rank: int
+    effective_rank: float
+    energy: np.ndarray  # (r,) cumulative fraction of Σσ² kept at rank 1..r
+    a_norm: float
+    b_norm: float
+    nonfinite: bool
+    dora: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "layer": self.layer,
+            "module_type": self.module_type,
+            "kind": self.kind,
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "r": self.r,
+            "alpha": _num(self.alpha),
+            "scaling": _num(self.scaling),
+            "delta_fro": _num(self.delta_fro),
+            "singular_values": [_num(v) for v in self.singular_values],
+            "numerical_rank": self.numerical_rank,
+            "effective_rank": _num(self.effective_rank),
+            "energy": [_num(v) for v in self.energy],
+            "a_norm": _num(self.a_norm),
+            "b_norm": _num(self.b_norm),
+            "nonfinite": self.nonfinite,
+            "dora": self.dora,
+        }
+
+
+@dataclass(frozen=True)
+class AdapterSummary:
+    modules: int
+    parameters: int
+    bytes: int
+    dtype: str
+    base_model: str | None
+    peft_version: str | None
+    r: int
+    alpha: float
+    use_rslora: bool
+    use_dora: bool
+    target_modules: list[str] | str | None
+    nonfinite: list[str]
+    ranks: list[int]  # distinct module ranks, ascending
+    name: str = "adapter"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "modules": self.modules,
+            "parameters": self.parameters,
+            "bytes": self.bytes,
+            "dtype": self.dtype,
+            "base_model": self.base_model,
+            "peft_version": self.peft_version,
+            "r": self.r,
+            "alpha": _num(self.alpha),
+            "use_rslora": self.use_rslora,
+            "use_dora": self.use_dora,
+            "target_modules": self.target_modules,
+            "ranks": self.ranks,
+            "nonfinite": self.nonfinite,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterReport:
+    summary: AdapterSummary
+    modules: tuple[ModuleReport, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The exact object ``loralens inspect --json`` prints (NaN/Inf become null)."""
+        return {"summary": self.summary.to_json(), "modules": [m.to_json() for m in self.modules]}
+
+
+def _num(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def parse_layer(name: str) -> int | None:
+    """The first purely numeric path component (model.layers.3.self_attn.q_proj -> 3), else None."""
+    match = _LAYER.search(name)
+    return int(match.group(1)) if match else None
+
+
+def inspect_module(module: AdapterModule) -> ModuleReport:
+    finite = bool(np.isfinite(module.a).all() and np.isfinite(module.b).all()
+                  and (module.magnitude is None or np.isfinite(module.magnitude).all()))
+    r = module.a.shape[0]
+    if finite:
+        s = singular_values(module.b, module.a, module.scaling)  # (r,) via the r x r core
+        energy = energy_kept(s)
+        num_rank = numerical_rank(s, (module.out_features, module.in_features))
+        eff_rank = effective_rank(s)
+        delta_fro = float(np.sqrt(np.sum(s.astype(np.float64) ** 2)))
+    else:
+        s = np.full(r, np.nan)
+        energy = np.full(r, np.nan)
+        num_rank, eff_rank, delta_fro = 0, float("nan"), float("nan")
+    return ModuleReport(
+        name=module.name,
+        layer=parse_layer(module.name),
+        module_type=module.name.rsplit(".", 1)[-1],
+        kind=module.kind,
+        in_features=module.in_features,
+        out_features=module.out_features,
+        r=module.r,
+        alpha=module.alpha,
+        scaling=module.scaling,
+        delta_fro=delta_fro,
+        singular_values=s,
+        numerical_rank=num_rank,
+        effective_rank=eff_rank,
+        energy=energy,
+        a_norm=float(np.linalg.norm(module.a.astype(np.float64))),
+        b_norm=float(np.linalg.norm(module.b.astype(np.float64))),
+        nonfinite=not finite,
+        dora=module.magnitude is not None,
+    )
+
+
+def _nonfinite_tensors(module: AdapterModule) -> list[str]:
+    arrays = [module.a, module.b] + ([module.magnitude] if module.magnitude is not None else [])
+    return [name for name, array in zip(module.tensor_names, arrays, strict=False) if not np.isfinite(array).all()]
+
+
+def inspect_adapter(adapter: Adapter) -> AdapterReport:
+    """Analyse every module (spectra from the r x r core, never the d x k product) and summarise the adapter."""
+    reports = tuple(inspect_module(m) for m in adapter.modules)
+    nonfinite = [name for m, rep in zip(adapter.modules, reports, strict=True) if rep.nonfinite
+                 for name in _nonfinite_tensors(m)]
+    parameters = sum(m.a.size + m.b.size + (m.magnitude.size if m.magnitude is not None else 0)
+                     for m in adapter.modules)
+    parameters += sum(int(np.prod(t.shape)) for t in adapter.other_tensors.values())
+    config = adapter.config
+    summary = AdapterSummary(
+        modules=len(reports),
+        parameters=int(parameters),
+        bytes=adapter.file_bytes,
+        dtype=adapter.dtype,
+        base_model=config.get("base_model_name_or_path"),
+        peft_version=config.get("peft_version"),
+        r=int(config["r"]),
+        alpha=float(config["lora_alpha"]),
+        use_rslora=bool(config.get("use_rslora", False)),
+        use_dora=bool(config.get("use_dora", False)) or any(m.magnitude is not None for m in adapter.modules),
+        target_modules=config.get("target_modules"),
+        nonfinite=nonfinite,
+        ranks=sorted({m.r for m in adapter.modules}),
+        name=adapter.name,
+    )
+    return AdapterReport(summary=summary, modules=reports)

@@ -1,0 +1,363 @@
+"""PEFT LoRA adapters: adapter_config.json + adapter_model.safetensors <-> modules with their rank and scaling.
+
+Rules follow huggingface/peft (tuners/lora/model.py ``_create_and_replace``, utils/other.py ``get_pattern_key``,
+tuners/lora/layer.py ``update_layer``):
+
+- keys: ``base_model.model.<module path>.lora_A.weight`` (r, in) and ``.lora_B.weight`` (out, r);
+  ``.lora_magnitude_vector`` (out,) for DoRA; embeddings: ``.lora_embedding_A`` (r, num_embeddings) and
+  ``.lora_embedding_B`` (embedding_dim, r), whose ΔW = (B A)ᵀ is added to the (num_embeddings, dim) weight;
+- each module's r and alpha: the first key of rank_pattern / alpha_pattern that matches
+  ``re.match(rf"(.*\\.)?({key})$", module_path)``, else ``r`` / ``lora_alpha``;
+- scaling = alpha / sqrt(r) with use_rslora, else alpha / r;
+- fan_in_fan_out (GPT-2 Conv1D): the base weight is stored (in, out), so ΔW is added transposed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile, TensorData, encode, to_bytes, write_file
+from loralens.errors import AdapterError
+
+PREFIX = "base_model.model."
+CONFIG_NAME = "adapter_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_SUFFIXES = {
+    ".lora_A.weight": ("a", "linear"),
+    ".lora_B.weight": ("b", "linear"),
+    ".lora_embedding_A": ("a", "embedding"),
+    ".lora_embedding_B": ("b", "embedding"),
+    ".lora_magnitude_vector": ("magnitude", None),
+    ".lora_magnitude_vector.weight": ("magnitude", None),  # older PEFT versions
+}
+DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterModule:
+    """One adapted module. ``a`` (r, in) and ``b`` (out, r) are float32 (float64 if stored so).
+
+    For an embedding, in_features is num_embeddings and out_features the embedding dim (ΔW is added transposed).
+    ``key`` is the stem of its tensor names in the file; ``dtype`` the stored safetensors dtype of A and B.
+    """
+
+    name: str
+    a: np.ndarray  # (r, in)
+    b: np.ndarray  # (out, r)
+    r: int
+    alpha: float
+    scaling: float
+    in_features: int
+    out_features: int
+    fan_in_fan_out: bool = False
+    magnitude: np.ndarray | None = None  # (out,) DoRA
+    kind: str = "linear"
+    key: str = ""
+    dtype: str = "F32"
+    tensor_names: tuple[str, ...] = ()
+
+    def delta_weight(self) -> np.ndarray:
+        """ΔW = scaling · B A as (out, in) float64 (the orientation of nn.Linear's weight)."""
+        return self.scaling * (self.b.astype(np.float64) @ self.a.astype(np.float64))
+
+    def delta_for_base(self) -> np.ndarray:
+        """ΔW in the orientation of the base weight: transposed for fan_in_fan_out and embeddings."""
+        delta = self.delta_weight()
+        return delta.T if (self.fan_in_fan_out or self.kind == "embedding") else delta
+
+
+@dataclass(frozen=True, eq=False)
+class Adapter:
+    """A PEFT LoRA adapter read into memory. ``other_tensors`` are kept byte for byte (e.g. modules_to_save)."""
+
+    config: dict[str, Any]
+    modules: tuple[AdapterModule, ...]
+    dtype: str  # "float32" | "float16" | "bfloat16" | "float64" | "mixed"
+    path: Path | None
+    file_bytes: int
+    name: str = "adapter"
+    other_tensors: Mapping[str, TensorData] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def scaling_for(alpha: float, r: int, use_rslora: bool) -> float:
+    return float(alpha) / (r**0.5 if use_rslora else r)
+
+
+def pattern_key(pattern_keys: list[str], module_path: str) -> str | None:
+    """PEFT's get_pattern_key: the first pattern key that matches the end of the module path (as a regex)."""
+    for key in pattern_keys:
+        try:
+            if re.match(rf"(.*\.)?({key})$", module_path):
+                return key
+        except re.error:
+            if module_path == key or module_path.endswith("." + key):
+                return key
+    return None
+
+
+def module_rank_alpha(config: Mapping[str, Any], module_path: str) -> tuple[int, float]:
+    rank_pattern = config.get("rank_pattern") or {}
+    alpha_pattern = config.get("alpha_pattern") or {}
+    r_key = pattern_key(list(rank_pattern), module_path)
+    a_key = pattern_key(list(alpha_pattern), module_path)
+    r = rank_pattern[r_key] if r_key is not None else config["r"]
+    alpha = alpha_pattern[a_key] if a_key is not None else config["lora_alpha"]
+    return int(r), float(alpha)
+
+
+# --- config -----------------------------------------------------------------------------------------------------
+
+
+def parse_config(raw: bytes, label: str) -> dict[str, Any]:
+    """Parse and check adapter_config.json; AdapterError names the field at fault."""
+    try:
+        config = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise AdapterError(f"is not valid JSON ({error})", where=label) from None
+    if not isinstance(config, dict):
+        raise AdapterError("must be a JSON object", where=label)
+    peft_type = config.get("peft_type", "LORA")
+    if peft_type != "LORA":
+        raise AdapterError(f"peft_type {peft_type!r} is not supported (only LORA)", where=f"{label}: peft_type")
+    for name in ("r", "lora_alpha"):
+        if name not in config:
+            raise AdapterError("is missing", where=f"{label}: {name}")
+    if not _is_pos_int(config["r"]):
+        raise AdapterError(f"must be a positive integer, got {config['r']!r}", where=f"{label}: r")
+    if not _is_number(config["lora_alpha"]):
+        raise AdapterError(f"must be a number, got {config['lora_alpha']!r}", where=f"{label}: lora_alpha")
+    for name in ("use_rslora", "use_dora", "fan_in_fan_out"):
+        if config.get(name) is not None and not isinstance(config[name], bool):
+            raise AdapterError(f"must be true or false, got {config[name]!r}", where=f"{label}: {name}")
+    for name, check, what in (("rank_pattern", _is_pos_int, "a positive integer"),
+                              ("alpha_pattern", _is_number, "a number")):
+        pattern = config.get(name)
+        if pattern is None:
+            continue
+        if not isinstance(pattern, dict):
+            raise AdapterError(f"must be an object, got {pattern!r}", where=f"{label}: {name}")
+        for key, value in pattern.items():
+            if not check(value):
+                raise AdapterError(f"must be {what}, got {value!r}", where=f"{label}: {name}.{key}")
+    return config
+
+
+def _is_pos_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+
+def _refuse_pickle(path: Path) -> AdapterError:
+    return AdapterError(
+        "is a pickle file, which loralens never loads (unpickling can run code). Convert it to safetensors, e.g. "
+        "load it in PEFT and call model.save_pretrained(out_dir, safe_serialization=True), or "
+        "safetensors.torch.save_file(torch.load(path, weights_only=True), 'adapter_model.safetensors')",
+        where=str(path),
+    )
+
+
+def resolve_paths(path: str | Path) -> tuple[Path, Path]:
+    """(config path, weights path) for an adapter folder, its .safetensors file or its adapter_config.json."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise _refuse_pickle(path)
+    if path.is_dir():
+        folder, weights = path, path / WEIGHTS_NAME
+        if not weights.exists():
+            for suffix in PICKLE_SUFFIXES:
+                for candidate in sorted(folder.glob(f"*{suffix}")):
+                    raise _refuse_pickle(candidate)
+            found = sorted(folder.glob("*.safetensors"))
+            if len(found) != 1:
+                raise AdapterError(f"no {WEIGHTS_NAME} in this folder", where=str(path))
+            weights = found[0]
+    elif path.name == CONFIG_NAME:
+        folder, weights = path.parent, path.parent / WEIGHTS_NAME
+    elif path.exists():
+        if path.suffix.lower() != ".safetensors":
+            raise AdapterError("expected an adapter folder or its .safetensors file", where=str(path))
+        folder, weights = path.parent, path
+    else:
+        raise AdapterError("not found", where=str(path))
+    config = folder / CONFIG_NAME
+    if not config.is_file():
+        raise AdapterError(f"missing: a PEFT adapter has {CONFIG_NAME} beside {weights.name}", where=str(config))
+    return config, weights
+
+
+def load_adapter(path: str | Path) -> Adapter:
+    """Read a PEFT LoRA adapter: a folder, or its .safetensors file with adapter_config.json beside it."""
+    config_path, weights_path = resolve_paths(path)
+    try:
+        raw_config = config_path.read_bytes()
+    except OSError as error:
+        raise AdapterError(f"cannot read: {error.strerror or error}", where=str(config_path)) from None
+    config = parse_config(raw_config, str(config_path))
+    file = SafetensorsFile.open(weights_path)
+    return _build(config, file, name=Path(path).name, path=weights_path.parent)
+
+
+def load_adapter_from_bytes(config_json: bytes, safetensors: bytes, name: str = "upload") -> Adapter:
+    """The same, from the bytes of the two files (for uploads)."""
+    config = parse_config(config_json, f"{name}/{CONFIG_NAME}")
+    file = SafetensorsFile.from_bytes(safetensors, f"{name}/{WEIGHTS_NAME}")
+    return _build(config, file, name=name, path=None)
+
+
+def _natural(name: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _build(config: dict[str, Any], file: SafetensorsFile, *, name: str, path: Path | None) -> Adapter:
+    parts: dict[str, dict[str, str]] = {}
+    kinds: dict[str, str] = {}
+    other: dict[str, TensorData] = {}
+    for key in file.keys():
+        for suffix, (role, kind) in _SUFFIXES.items():
+            if key.endswith(suffix):
+                stem = key[: -len(suffix)]
+                parts.setdefault(stem, {})[role] = key
+                if kind is not None:
+                    if kinds.setdefault(stem, kind) != kind:
+                        raise AdapterError("mixes lora_A/B and lora_embedding_A/B names", where=file.where(key))
+                break
+        else:
+            other[key] = file.tensor_data(key)
+    use_rslora = bool(config.get("use_rslora", False))
+    fan_in_fan_out = bool(config.get("fan_in_fan_out", False))
+    modules = []
+    dtypes = set()
+    for stem in sorted(parts, key=_natural):
+        roles = parts[stem]
+        if "a" not in roles or "b" not in roles:
+            have, missing = ("a", "b") if "a" in roles else ("b", "a")
+            if have not in roles:
+                raise AdapterError("lora_magnitude_vector without lora_A and lora_B", where=file.where(roles["magnitude"]))
+            kind = kinds[stem]
+            expected = _key_for(stem, missing, kind)
+            raise AdapterError(
+                f"{_label(have, kind)} has no matching {_label(missing, kind)} (expected {expected!r})",
+                where=file.where(roles[have]),
+            )
+        module = _read_module(config, file, stem, roles, kinds[stem], use_rslora, fan_in_fan_out)
+        dtypes.add(module.dtype)
+        modules.append(module)
+    if not modules:
+        raise AdapterError("holds no LoRA tensors (no lora_A/lora_B keys)", where=file.label)
+    dtype = DTYPE_NAMES.get(dtypes.pop(), "mixed") if len(dtypes) == 1 else "mixed"
+    return Adapter(config=config, modules=tuple(modules), dtype=dtype, path=path, file_bytes=file.file_bytes,
+                   name=name, other_tensors=other, metadata=file.metadata)
+
+
+def _label(role: str, kind: str) -> str:
+    return ("lora_embedding_" if kind == "embedding" else "lora_") + role.upper()
+
+
+def _key_for(stem: str, role: str, kind: str) -> str:
+    return f"{stem}.{_label(role, kind)}" + ("" if kind == "embedding" else ".weight")
+
+
+def _read_module(config: Mapping[str, Any], file: SafetensorsFile, stem: str, roles: dict[str, str], kind: str,
+                 use_rslora: bool, fan_in_fan_out: bool) -> AdapterModule:
+    name = stem[len(PREFIX):] if stem.startswith(PREFIX) else stem
+    a_key, b_key = roles["a"], roles["b"]
+    a_info, b_info = file.tensors[a_key], file.tensors[b_key]
+    for info in (a_info, b_info):
+        if info.dtype not in FLOAT_DTYPES:
+            raise AdapterError(f"dtype {info.dtype} is not a floating type", where=file.where(info.name))
+        if len(info.shape) != 2:
+            raise AdapterError(f"must be 2-D, got shape {list(info.shape)}", where=file.where(info.name))
+    r, alpha = module_rank_alpha(config, name)
+    a_rows, in_features = a_info.shape
+    out_features, b_cols = b_info.shape
+    if a_rows != b_cols:
+        raise AdapterError(
+            f"shape {list(a_info.shape)} has {a_rows} rows but {_label('b', kind)} shape {list(b_info.shape)} "
+            f"has {b_cols} columns; they must agree (the rank)",
+            where=file.where(a_key),
+        )
+    if a_rows != r:
+        raise AdapterError(
+            f"shape {list(a_info.shape)} has rank {a_rows} but adapter_config.json gives r={r} for this module",
+            where=file.where(a_key),
+        )
+    magnitude = None
+    if "magnitude" in roles:
+        m_info = file.tensors[roles["magnitude"]]
+        if m_info.shape != (out_features,):
+            raise AdapterError(
+                f"shape {list(m_info.shape)} does not match the {out_features} outputs of lora_B",
+                where=file.where(m_info.name),
+            )
+        magnitude = file.array(m_info.name, np.float32)
+    store = np.float64 if a_info.dtype == "F64" else np.float32
+    return AdapterModule(
+        name=name, a=file.array(a_key, store), b=file.array(b_key, store), r=r, alpha=alpha,
+        scaling=scaling_for(alpha, r, use_rslora), in_features=in_features, out_features=out_features,
+        fan_in_fan_out=fan_in_fan_out and kind == "linear", magnitude=magnitude, kind=kind, key=stem,
+        dtype=a_info.dtype, tensor_names=tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles),
+    )
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
+
+def adapter_tensors(adapter: Adapter) -> dict[str, TensorData]:
+    """Every tensor of the adapter under PEFT's key names, in its stored dtype."""
+    tensors: dict[str, TensorData] = {}
+    for module in adapter.modules:
+        a_key = _key_for(module.key, "a", module.kind)
+        b_key = _key_for(module.key, "b", module.kind)
+        tensors[a_key] = encode(module.a, module.dtype)
+        tensors[b_key] = encode(module.b, module.dtype)
+        if module.magnitude is not None:
+            names = [n for n in module.tensor_names if "lora_magnitude_vector" in n]
+            tensors[names[0] if names else f"{module.key}.lora_magnitude_vector"] = encode(module.magnitude,
+                                                                                         module.dtype)
+    tensors.update(adapter.other_tensors)
+    return tensors
+
+
+def config_bytes(config: Mapping[str, Any]) -> bytes:
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _as_adapter(value: object) -> Adapter:
+    adapter = getattr(value, "adapter", value)
+    if not isinstance(adapter, Adapter):
+        raise TypeError(f"expected an Adapter or ResizedAdapter, got {type(value).__name__}")
+    return adapter
+
+
+def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
+    """{"adapter_config.json": ..., "adapter_model.safetensors": ...} (for downloads)."""
+    adapter = _as_adapter(resized_or_adapter)
+    metadata = dict(adapter.metadata) or {"format": "pt"}
+    return {CONFIG_NAME: config_bytes(adapter.config), WEIGHTS_NAME: to_bytes(adapter_tensors(adapter), metadata)}
+
+
+def write_adapter(resized_or_adapter: object, out_dir: str | Path, *, force: bool = False) -> Path:
+    """Write the adapter folder atomically (temporary folder, renamed when complete). Returns the folder."""
+    from loralens.adapters.atomic import atomic_output_dir
+
+    adapter = _as_adapter(resized_or_adapter)
+    inputs = [adapter.path] if adapter.path is not None else []
+    with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:
+        (temp / CONFIG_NAME).write_bytes(config_bytes(adapter.config))
+        write_file(temp / WEIGHTS_NAME, adapter_tensors(adapter), dict(adapter.metadata) or {"format": "pt"})
+    return Path(out_dir)
