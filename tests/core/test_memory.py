@@ -1,0 +1,154 @@
+"""Training-memory formulas: against published figures (ZeRO, Korthikanti et al., QLoRA, LoRA), properties, errors."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loralens.core import memory
+from loralens.core.memory import (
+    NF4_BITS,
+    estimate_memory,
+    layer_activation_bytes,
+    model_state_bytes,
+    trained_bytes_per_param,
+)
+from loralens.errors import InvalidParameterError
+
+GB = 10**9
+
+
+def tiny_arch(model_type: str = "gpt2", layers: int = 2, h: int = 64, heads: int = 4) -> SimpleNamespace:
+    """A hand-built GPT-2-like architecture: the fields estimate_memory reads."""
+    modules = []
+    for i in range(layers):
+        for name, k, d in (("attn.c_attn", h, 3 * h), ("attn.c_proj", h, h), ("mlp.c_fc", h, 4 * h),
+                           ("mlp.c_proj", 4 * h, h)):
+            modules.append(SimpleNamespace(name=f"transformer.h.{i}.{name}", in_features=k, out_features=d, bias=True,
+                                           fan_in_fan_out=True))
+    per_layer = 12 * h * h + 13 * h
+    return SimpleNamespace(
+        hf_id="tiny", short_name="tiny", model_type=model_type, hidden_size=h, num_layers=layers,
+        intermediate_size=4 * h, num_attention_heads=heads, num_key_value_heads=heads, vocab_size=100,
+        max_position_embeddings=128, linear_modules=tuple(modules),
+        total_params=layers * per_layer + 100 * h + 128 * h + 2 * h,
+    )
+
+
+# --- ZeRO paper, figure 1: 7.5B parameters, Adam (K = 12), mixed precision, N_d = 64 GPUs ----------------------
+
+@pytest.mark.parametrize(
+    ("sharding", "published_gb"),
+    [("none", 120.0), ("zero1", 31.4), ("zero2", 16.6), ("zero3", 1.9)],
+)
+def test_zero_paper_figure_1(sharding: str, published_gb: float) -> None:
+    gpus = 1 if sharding == "none" else 64
+    weights, grads, states = model_state_bytes(
+        7_500_000_000, dtype="fp16", optimizer="adamw", method="full", gpus=gpus, sharding=sharding
+    )
+    # the figure prints one decimal: agree to that precision
+    assert round((weights + grads + states) / GB, 1) == published_gb
+
+
+def test_fsdp_shards_like_zero3() -> None:
+    assert model_state_bytes(10**9, gpus=8, sharding="fsdp") == model_state_bytes(10**9, gpus=8, sharding="zero3")
+
+
+def test_bytes_per_trained_parameter() -> None:
+    assert sum(trained_bytes_per_param("bf16", "adamw", "full")) == 16  # ZeRO's 2 + 2 + 12
+    assert sum(trained_bytes_per_param("fp32", "adamw", "full")) == 16  # 4 + 4 + 8
+    assert trained_bytes_per_param("bf16", "adamw8bit", "full") == (2, 2, 6)
+    assert trained_bytes_per_param("bf16", "sgd", "full") == (2, 2, 8)
+    assert trained_bytes_per_param("bf16", "adamw", "lora") == (4, 4, 8)  # PEFT: fp32 adapters
+    assert trained_bytes_per_param("bf16", "adamw", "qlora") == (2, 2, 8)  # QLoRA code: bf16 adapters
+
+
+def test_nf4_double_quantisation_bits() -> None:
+    # QLoRA section 3: double quantisation brings the constants from 32/64 = 0.5 to 8/64 + 32/(64*256) bits
+    assert NF4_BITS - 4 == pytest.approx(0.127, abs=0.0005)
+
+
+# --- Korthikanti et al. 2022, section 4.1: s*b*h*(34 + 5as/h) per layer --------------------------------------
+
+@given(
+    s=st.integers(1, 4096), b=st.integers(1, 64), heads=st.integers(1, 128), head_dim=st.integers(1, 256)
+)
+def test_korthikanti_formula_is_the_special_case(s: int, b: int, heads: int, head_dim: int) -> None:
+    h = heads * head_dim
+    got = layer_activation_bytes(
+        hidden=h, kv_hidden=h, intermediate=4 * h, heads=heads, seq_len=s, batch_size=b, element_bytes=2,
+        gated_mlp=False, hidden_dropout=True, attention_dropout=True, attention="eager",
+    )
+    assert got == s * b * h * 34 + 5 * heads * s * s * b
+
+
+@given(s=st.integers(1, 2048), b=st.integers(1, 16))
+def test_sdpa_drops_the_quadratic_terms(s: int, b: int) -> None:
+    kwargs = dict(hidden=256, kv_hidden=64, intermediate=688, heads=8, seq_len=s, batch_size=b, gated_mlp=True,
+                  hidden_dropout=False, attention_dropout=False)
+    eager = layer_activation_bytes(attention="eager", **kwargs)
+    sdpa = layer_activation_bytes(attention="sdpa", **kwargs)
+    assert eager - sdpa == 2 * 8 * s * s * b - 4 * 8 * s * b
+
+
+def test_checkpointing_keeps_2sbh_per_layer_plus_one_layer() -> None:
+    arch = tiny_arch(layers=6)
+    common = dict(method="full", dtype="bf16", batch_size=2, seq_len=32, attention="eager")
+    plain = estimate_memory(arch, **common).per_device.activations
+    ckpt = estimate_memory(arch, gradient_checkpointing=True, **common).per_device.activations
+    one_layer = layer_activation_bytes(hidden=64, kv_hidden=64, intermediate=256, heads=4, seq_len=32, batch_size=2)
+    assert plain - ckpt == 6 * one_layer - (6 * 2 * 32 * 2 * 64 + one_layer)
+
+
+# --- properties --------------------------------------------------------------------------------------------
+
+@given(
+    trainable=st.integers(0, 10**12), gpus=st.integers(2, 1024),
+    dtype=st.sampled_from(memory.DTYPES), optimizer=st.sampled_from(memory.OPTIMIZERS),
+)
+def test_each_zero_stage_holds_no_more(trainable: int, gpus: int, dtype: str, optimizer: str) -> None:
+    totals = [sum(model_state_bytes(trainable, 10**9, dtype=dtype, optimizer=optimizer, gpus=gpus, sharding=s))
+              for s in ("none", "zero1", "zero2", "zero3")]
+    assert totals == sorted(totals, reverse=True)
+
+
+def test_breakdown_adds_up_and_overhead_is_documented() -> None:
+    est = estimate_memory(tiny_arch(), method="full", dtype="fp32", batch_size=4, seq_len=64)
+    d = est.per_device
+    subtotal = d.weights + d.gradients + d.optimizer + d.activations
+    assert d.total == subtotal + d.overhead
+    assert d.overhead == memory.CUDA_CONTEXT_BYTES + -(-subtotal // 10)
+    assert d.weights == d.gradients == 4 * est.total_params and d.optimizer == 8 * est.total_params
+    assert est.as_dict()["per_device"]["total"] == d.total
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("kwargs", "where", "text"),
+    [
+        ({"batch_size": -1}, "batch_size", "must be from 1 to"),
+        ({"batch_size": 1.5}, "batch_size", "whole number"),
+        ({"seq_len": 0}, "seq_len", "must be from 1"),
+        ({"optimizer": "adam"}, "optimizer", "must be one of adamw, adamw8bit, sgd"),
+        ({"dtype": "fp8"}, "dtype", "must be one of fp32, bf16, fp16"),
+        ({"method": "prefix"}, "method", "must be one of full, lora, qlora"),
+        ({"sharding": "zero3"}, "sharding", "several GPUs"),
+        ({"gpus": 0}, "gpus", "must be from 1"),
+        ({"base": "nf4"}, "base", "full fine-tuning trains every weight"),
+        ({"gradient_checkpointing": "yes"}, "gradient_checkpointing", "true or false"),
+    ],
+)
+def test_bad_parameters_name_themselves(kwargs: dict, where: str, text: str) -> None:
+    args = {"method": "full", **kwargs}
+    with pytest.raises(InvalidParameterError) as info:
+        estimate_memory(tiny_arch(), **args)
+    assert info.value.where == where and text in info.value.message
+
+
+def test_lora_needs_a_spec() -> None:
+    with pytest.raises(InvalidParameterError, match="needs a LoRA spec"):
+        estimate_memory(tiny_arch(), None, method="lora")
