@@ -118,3 +118,41 @@ async def test_embed_mode_hides_the_navigation(user: User) -> None:
 async def test_navigation_is_shown_outside_embed_mode(user: User) -> None:
     await user.open("/lessons")
     await user.should_see("Inspector")
+
+
+async def test_models_table_and_question(user: User) -> None:
+    await user.open("/lessons")
+    await user.should_see("Activity 2 · Compare parameter counts for different model sizes")
+    table = user.find(marker="models-table").elements.pop()
+    assert isinstance(table, ui.table)
+    llama = next(row for row in table.rows if row["id"] == "llama-2-7b")
+    assert llama["trainable"] == "4,194,304"
+    user.find(marker="models-answer").click()
+    user.find("GPT-2 (124M)").click()
+    user.find(marker="models-check").click()
+    await user.should_see("Not quite: GPT-2 (124M) trains 2,369,917 per billion")
+    link = user.find(marker="models-link").elements.pop()
+    assert link.props["href"] == "/models?model=gpt2&r=8"
+    user.find(marker="models-answer").click()
+    user.find("BERT base uncased (BertForMaskedLM)").click()
+    user.find(marker="models-check").click()
+    await user.should_see("Correct: BERT base uncased (BertForMaskedLM) trains 2,692,909")
+    await user.should_see("1 of 3 activities answered correctly")
+
+
+async def test_models_table_follows_the_rank_and_targets(user: User) -> None:
+    await user.open("/lessons")
+    table = user.find(marker="models-table").elements.pop()
+    user.find(marker="models-rank").elements.pop().set_value(16)
+    llama = next(row for row in table.rows if row["id"] == "llama-2-7b")
+    assert llama["trainable"] == "8,388,608"
+    user.find(marker="models-targets").elements.pop().set_value("all-linear")
+    llama = next(row for row in table.rows if row["id"] == "llama-2-7b")
+    assert llama["trainable"] == "39,976,960"  # 16 · 32 layers · (4·(4096+4096) + 3·(4096+11008))
+    await user.should_see("every linear layer except the output head")
+
+
+async def test_models_question_needs_a_choice(user: User) -> None:
+    await user.open("/lessons")
+    user.find(marker="models-check").click()
+    await user.should_see("Choose a model from the list first.")

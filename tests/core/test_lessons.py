@@ -188,3 +188,56 @@ def test_fit_lab_link_has_a_full_rank_target() -> None:
     query = parse_qs(urlparse(lessons.fit_lab_href()).query)
     assert query["lab"] == ["fit"]
     assert query["target_rank"] == query["d"] == query["k"]
+
+
+# Activity 2: model sizes
+
+
+def test_model_table_uses_the_peft_counts() -> None:
+    from loralens.core.architectures import PRESETS
+    from loralens.core.peft_count import LoraConfigSpec, count_lora
+
+    table = lessons.compare_models(8, "default")
+    assert [row.model_id for row in table.rows] == [a.short_name for a in PRESETS.values()]
+    llama = table.row("llama-2-7b")
+    assert llama is not None and llama.trainable == 4_194_304  # PEFT's print_trainable_parameters for q,v r=8
+    assert llama.targets == "q_proj, v_proj"
+    for row, arch in zip(table.rows, PRESETS.values(), strict=True):
+        assert row.trainable == count_lora(arch, LoraConfigSpec(r=8)).trainable
+        assert row.per_billion == Fraction(row.trainable * 10**9, arch.total_params)
+    wide = lessons.compare_models(8, "all-linear")
+    assert all(w.trainable > d.trainable for w, d in zip(wide.rows, table.rows, strict=True))
+
+
+@pytest.mark.parametrize("targets", list(lessons.TARGET_CHOICES))
+@pytest.mark.parametrize("r", [1, 8, 64])
+def test_model_question_is_checked_against_the_table(targets: str, r: int) -> None:
+    table = lessons.compare_models(r, targets)
+    top = max(table.rows, key=lambda row: row.trainable / row.base_params)
+    for row in table.rows:
+        verdict = lessons.check_model_choice(row.model_id, table)
+        assert verdict.correct == (row.trainable / row.base_params == top.trainable / top.base_params), row
+        assert row.name in verdict.message
+    assert lessons.check_model_choice(top.model_id, table).correct
+
+
+def test_model_question_answer_for_the_default_table() -> None:
+    table = lessons.compare_models()
+    assert [row.model_id for row in table.most_per_billion] == ["bert-base-uncased"]
+    verdict = lessons.check_model_choice("gpt2", table)
+    assert verdict.status == WRONG and "2,369,917 per billion" in verdict.message
+
+
+@pytest.mark.parametrize("choice", [None, "", "gpt-5", 3])
+def test_model_question_needs_a_choice(choice: object) -> None:
+    verdict = lessons.check_model_choice(choice, lessons.compare_models())
+    assert verdict.status == INVALID and "Choose a model" in verdict.message
+
+
+def test_model_table_rejects_bad_parameters() -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        lessons.compare_models(0)
+    assert info.value.where == "r"
+    with pytest.raises(InvalidParameterError) as info:
+        lessons.compare_models(8, "q,k")
+    assert info.value.where == "targets"

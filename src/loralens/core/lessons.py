@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from urllib.parse import urlencode
 
+from loralens.core.architectures import PRESETS
 from loralens.core.counting import count_layer, percent
+from loralens.core.peft_count import ALL_LINEAR, LoraConfigSpec, count_lora
+from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 
 # Verdict statuses. Only "correct" counts as progress.
@@ -230,6 +233,104 @@ def savings_hint_href(answer: object, d: int = SAVINGS_D, k: int = SAVINGS_K) ->
 def _sentence(text: str) -> str:
     text = text.strip()
     return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Activity 2: compare parameter counts for different model sizes (the Models page's presets)
+
+
+# target choice -> (target_modules for LoraConfigSpec, description)
+TARGET_CHOICES: dict[str, tuple[str | None, str]] = {
+    "default": (None, "PEFT's default targets: the q and v attention projections (GPT-2: its fused c_attn)"),
+    "all-linear": (ALL_LINEAR, "all-linear: every linear layer except the output head"),
+}
+RANK_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MODELS_QUESTION = "Which model trains the most LoRA parameters per billion base parameters?"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One preset's LoRA count (from core.peft_count) and its share of the base model."""
+
+    model_id: str  # the preset's short name, as the Models page's ?model= takes it
+    name: str
+    hidden_size: int
+    base_params: int
+    trainable: int
+    percent: float  # PEFT's trainable%: 100 · trainable / (base + LoRA)
+    per_billion: Fraction  # trainable per 10⁹ base parameters, exact
+    targets: str
+
+    @property
+    def models_href(self) -> str:
+        return "/models?" + urlencode({"model": self.model_id})
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    r: int
+    targets: str  # a TARGET_CHOICES key
+    rows: tuple[ModelRow, ...]  # in the presets' order
+
+    @property
+    def most_per_billion(self) -> tuple[ModelRow, ...]:
+        """The row(s) with the largest trainable count per billion base parameters."""
+        top = max(row.per_billion for row in self.rows)
+        return tuple(row for row in self.rows if row.per_billion == top)
+
+    def row(self, model_id: str) -> ModelRow | None:
+        return next((row for row in self.rows if row.model_id == model_id), None)
+
+
+def compare_models(r: int = 8, targets: str = "default") -> ModelComparison:
+    """LoRA's trainable parameters on every Models-page preset, for rank r and a TARGET_CHOICES key."""
+    r = check_int("r", r, 1, 4096)
+    if targets not in TARGET_CHOICES:
+        raise InvalidParameterError(f"must be one of {', '.join(TARGET_CHOICES)}, got {targets!r}", where="targets")
+    spec = LoraConfigSpec(r=r, target_modules=TARGET_CHOICES[targets][0])
+    rows = []
+    for arch in PRESETS.values():
+        count = count_lora(arch, spec)
+        used = count.target_modules
+        rows.append(ModelRow(
+            model_id=arch.short_name,
+            name=arch.display_name or arch.short_name,
+            hidden_size=arch.hidden_size,
+            base_params=count.base_total,
+            trainable=count.trainable,
+            percent=count.percent,
+            per_billion=Fraction(count.trainable * 10**9, count.base_total),
+            targets=used if isinstance(used, str) else ", ".join(used),
+        ))
+    return ModelComparison(r=r, targets=targets, rows=tuple(rows))
+
+
+def check_model_choice(choice: object, comparison: ModelComparison) -> Verdict:
+    """Check the learner's answer to MODELS_QUESTION (a preset's short name) against the computed table."""
+    row = comparison.row(choice) if isinstance(choice, str) else None
+    if row is None:
+        return Verdict(INVALID, "Choose a model from the list first.")
+    best = comparison.most_per_billion
+    lowest = min(comparison.rows, key=lambda item: item.per_billion)
+    why = (
+        "Each adapted d×k matrix holds d·k weights and LoRA trains r(d + k) of its own, a share of "
+        "r(d + k)/(d·k) = r/k + r/d: the thinner the layers, the larger LoRA's share. So the models with the "
+        f"smallest hidden size get the most per billion, and {lowest.name}, with the widest layers, the fewest "
+        f"({_number(round(lowest.per_billion)) if lowest.per_billion >= 1 else '< 1'} per billion)."
+    )
+    per_billion = _number(round(row.per_billion))
+    if row in best:
+        return Verdict(
+            CORRECT,
+            f"Correct: {row.name} trains {per_billion} LoRA parameters per billion base parameters "
+            f"(r = {comparison.r}), the most of these models.",
+            why,
+        )
+    return Verdict(
+        WRONG,
+        f"Not quite: {row.name} trains {per_billion} per billion base parameters; another model trains more. "
+        "Compare the last column of the table.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ tab, kept across reloads of the tab and sent nowhere else.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from nicegui import app, ui
 
 from loralens.app.layout import COLORS, error_label, page_frame, show_message
 from loralens.core import lessons
+from loralens.core.counting import significant
 from loralens.core.lessons import Verdict
 
 PROGRESS_KEY = "lessons_progress"
@@ -157,6 +159,77 @@ def _savings_activity(progress: Progress) -> None:
         field.on_value_change(lambda e: hint.props.__setitem__("href", lessons.savings_hint_href(e.value, d, k)))
 
 
+def _models_activity(progress: Progress) -> None:
+    with ui.card().classes("ll-lesson-card"):
+        ui.label("Activity 2 · Compare parameter counts for different model sizes").classes("text-lg font-semibold")
+        ui.label(
+            "The same LoRA configuration on real models, counted exactly as PEFT counts it (the Models page's "
+            "presets). Choose a rank and the adapted layers, then answer the question below the table."
+        ).classes("ll-prompt")
+        with ui.row().classes("ll-answer-row"):
+            rank = ui.select(list(lessons.RANK_CHOICES), value=8, label="Rank r").classes("w-28").mark("models-rank")
+            targets = ui.select(
+                {key: key for key in lessons.TARGET_CHOICES}, value="default", label="Adapted layers"
+            ).classes("w-40").mark("models-targets")
+        targets_note = ui.label("").classes("ll-muted text-sm")
+        columns = [
+            {"name": "name", "label": "Model", "field": "name", "align": "left"},
+            {"name": "hidden", "label": "Hidden size", "field": "hidden", "align": "right"},
+            {"name": "base", "label": "Base parameters", "field": "base", "align": "right"},
+            {"name": "trainable", "label": "LoRA trainable", "field": "trainable", "align": "right"},
+            {"name": "percent", "label": "% of all", "field": "percent", "align": "right"},
+            {"name": "per_billion", "label": "LoRA per billion base", "field": "per_billion", "align": "right"},
+        ]
+        table = ui.table(columns=columns, rows=[], row_key="id").props("dense flat bordered wrap-cells").classes(
+            "w-full"
+        ).mark("models-table")
+        ui.label(lessons.MODELS_QUESTION).classes("font-medium")
+        state: dict[str, lessons.ModelComparison] = {}
+
+        def check() -> None:
+            verdict = lessons.check_model_choice(choice.value, state["table"])
+            verdict_view.show(verdict)
+            progress.mark("models", verdict.correct)
+
+        with ui.row().classes("ll-answer-row"):
+            choice = ui.select({}, label="Model").classes("w-64").mark("models-answer")
+            ui.button("Check", on_click=lambda _: check()).mark("models-check").props("no-caps")
+        verdict_view = VerdictView("models")
+        details = ui.link("", "/models").classes("text-sm").mark("models-link")
+
+        def recompute() -> None:
+            comparison = lessons.compare_models(int(rank.value), str(targets.value))
+            state["table"] = comparison
+            targets_note.set_text(lessons.TARGET_CHOICES[comparison.targets][1] + ".")
+            table.rows = [
+                {
+                    "id": row.model_id,
+                    "name": row.name,
+                    "hidden": f"{row.hidden_size:,}",
+                    "base": f"{row.base_params:,}",
+                    "trainable": f"{row.trainable:,}",
+                    "percent": f"{significant(row.percent, 2)}%",
+                    "per_billion": f"{round(row.per_billion):,}",
+                }
+                for row in comparison.rows
+            ]
+            table.update()
+            choice.set_options({row.model_id: row.name for row in comparison.rows}, value=choice.value)
+            verdict_view.show(None)  # the table changed: the last verdict may no longer hold
+            update_link()
+
+        def update_link() -> None:
+            row = state["table"].row(choice.value) if choice.value else None
+            href = "/models?" + urlencode({"model": row.model_id if row else "llama-2-7b", "r": state["table"].r})
+            details.props["href"] = href
+            details.set_text(f"→ {row.name if row else 'Llama 2 7B'} with r = {state['table'].r} on the Models page")
+
+        rank.on_value_change(lambda _: recompute())
+        targets.on_value_change(lambda _: recompute())
+        choice.on_value_change(lambda _: update_link())
+        recompute()
+
+
 def _limits_activity(progress: Progress) -> None:
     s, r = lessons.LIMITS_S, lessons.LIMITS_R
     with ui.card().classes("ll-lesson-card"):
@@ -230,6 +303,7 @@ def register() -> None:
             progress = Progress()
             _objectives()
             _savings_activity(progress)
+            _models_activity(progress)
             _limits_activity(progress)
             _assessment()
         await progress.load()
