@@ -1,16 +1,218 @@
-"""The Labs page (filled in by its issue)."""
+"""The Labs page (/labs): one seeded numpy experiment at a time, chosen by ``?lab=``, with its controls in the URL.
+
+Each control change updates the URL (a shared link reproduces the run) and starts a new run off the event loop
+(``run.io_bound``: numpy releases the GIL). A newer change supersedes the older run: the older run is stopped at
+its next progress call and its result, if any, is discarded. The charts and the reading all come from one result.
+"""
 
 from __future__ import annotations
 
-from nicegui import ui
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from loralens.app.layout import page_frame
+from fastapi import Request
+from nicegui import background_tasks, run, ui
+
+from loralens.app import charts_labs
+from loralens.app.layout import error_label, page_frame, show_message
+from loralens.app.url_state import Param, parse_query, to_query
+from loralens.core.labs import LABS, READINGS
+from loralens.core.labs.common import MAX_BATCH, MAX_DIM, MAX_NOISE, MAX_SEED, MAX_STEPS
+from loralens.errors import LoraLensError
+
+TITLES = {
+    "fit": "Fit — why low rank works",
+    "init": "Init — why B = 0 and A random",
+    "merge": "Merge — no inference latency",
+    "subspace": "Subspace — the paper's §7",
+}
+TAB_LABELS = {"fit": "Fit", "init": "Init", "merge": "Merge", "subspace": "Subspace"}
+
+# URL parameter -> (kind, low, high, control label). Defaults come from each lab function's signature.
+PARAMS: dict[str, tuple[type, float, float, str]] = {
+    "d": (int, 1, MAX_DIM, "d (out)"),
+    "k": (int, 1, MAX_DIM, "k (in)"),
+    "rank": (int, 1, MAX_DIM, "rank r"),
+    "rank_large": (int, 1, MAX_DIM, "large rank"),
+    "target_rank": (int, 1, MAX_DIM, "target rank s"),
+    "alpha": (float, 0.01, 1e6, "alpha"),
+    "noise": (float, 0.0, MAX_NOISE, "noise"),
+    "steps": (int, 1, MAX_STEPS, "steps"),
+    "lr": (float, 1e-6, 1.0, "learning rate"),
+    "batch": (int, 1, MAX_BATCH, "batch"),
+    "seed": (int, 0, MAX_SEED, "seed"),
+}
+DEBOUNCE_SECONDS = 0.25
+
+
+class Superseded(Exception):
+    """Raised inside a run's progress callback when a newer setting replaced it."""
+
+
+def lab_defaults(lab: str) -> dict[str, Any]:
+    """The URL-settable parameters of a lab and their defaults, read from the lab function's signature."""
+    signature = inspect.signature(LABS[lab])
+    return {name: p.default for name, p in signature.parameters.items() if name in PARAMS}
+
+
+def schema(lab: str) -> tuple[Param, ...]:
+    """The URL schema of one lab: ``lab`` first, then the lab's own parameters."""
+    params = [Param("lab", str, "fit", choices=tuple(LABS))]
+    for name, default in lab_defaults(lab).items():
+        kind, low, high, _ = PARAMS[name]
+        params.append(Param(name, kind, kind(default), low, high))
+    return tuple(params)
+
+
+def parse_state(query: Mapping[str, str]) -> tuple[str, dict[str, Any], list[str]]:
+    """(lab, values, messages) from a query: the lab first, then that lab's parameters."""
+    lab_values, messages = parse_query(schema("fit")[:1], query)
+    lab = lab_values["lab"]
+    values, more = parse_query(schema(lab), query)
+    return lab, values, messages + [m for m in more if not m.startswith("URL parameter lab:")]
+
+
+def lab_url(lab: str, values: Mapping[str, Any]) -> str:
+    """/labs?lab=...&... with the lab's parameters in schema order."""
+    return "/labs?" + to_query(schema(lab), {**values, "lab": lab})
+
+
+def _number_value(kind: type, value: float | None) -> Any:
+    """A control's value as the lab expects it; anything not whole stays a float so that the lab names it."""
+    if value is None:
+        return None
+    if kind is int and float(value).is_integer():
+        return int(value)
+    return float(value)
+
+
+class LabView:
+    """One browser session's Labs page: its controls, its run generation and its output elements."""
+
+    def __init__(self, lab: str, values: dict[str, Any], embed: bool) -> None:
+        self.lab = lab
+        self.values = values
+        self.embed = embed
+        self.generation = 0
+        self.progress = 0.0  # written by the worker thread, read by a timer on the event loop
+        self.controls: dict[str, ui.number] = {}
+
+    def build(self, messages: list[str]) -> None:
+        with ui.tabs(value=self.lab, on_change=lambda e: ui.navigate.to(lab_url(e.value, {}))).classes(
+                "w-full").props('dense align="left" mobile-arrows outside-arrows') as tabs:
+            for name in LABS:
+                ui.tab(name, TAB_LABELS[name]).props(f'data-testid="lab-tab-{name}"')
+        tabs.mark("lab-tabs")
+        ui.label(TITLES[self.lab]).classes("text-xl font-semibold")
+        url_message = error_label()
+        show_message(url_message, "; ".join(messages) or None)
+        with ui.row().classes("w-full items-start gap-2"):
+            for name, value in self.values.items():
+                if name == "lab":
+                    continue
+                kind, _, _, label = PARAMS[name]
+                control = ui.number(label, value=value, step=1 if kind is int else None,
+                                    on_change=lambda e, n=name: self.changed(n, e.value))
+                control.classes("w-28").props(f'dense outlined data-testid="lab-{name}"').mark(f"lab-{name}")
+                self.controls[name] = control
+        self.error = error_label()
+        self.error.mark("lab-error")
+        with ui.row().classes("items-center gap-2") as self.busy:
+            ui.spinner(size="1.5em")
+            self.busy_label = ui.label("running…").classes("ll-muted")
+            self.bar = ui.linear_progress(value=0.0, show_value=False).classes("w-40")
+        self.busy.set_visibility(False)
+        self.reading = ui.markdown("").classes("ll-card").mark("lab-reading")
+        self.reading.props('data-testid="lab-reading"')
+        self.charts = ui.element("div").classes("w-full grid gap-3").style(
+            "grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))")
+        ui.timer(0.2, lambda: self.bar.set_value(self.progress))
+
+    def changed(self, name: str, value: float | None) -> None:
+        kind = PARAMS[name][0]
+        self.values[name] = _number_value(kind, value)
+        if all(v is not None for v in self.values.values()):
+            ui.navigate.history.replace(lab_url(self.lab, self.values))
+        background_tasks.create(self.start(), name="lab run")
+
+    async def start(self, debounce: float = DEBOUNCE_SECONDS) -> None:
+        """Run the lab with the current values, unless a newer change comes first."""
+        self.generation += 1
+        generation = self.generation
+        await asyncio.sleep(debounce)
+        if generation != self.generation:
+            return
+        missing = [n for n, v in self.values.items() if v is None]
+        if missing:
+            self._fail(f"{missing[0]}: enter a number", missing[0])
+            return
+        params = {n: v for n, v in self.values.items() if n != "lab"}
+
+        def progress(done: int, total: int) -> None:
+            if generation != self.generation:
+                raise Superseded
+            self.progress = done / total
+
+        self.progress = 0.0
+        self.busy.set_visibility(True)
+        try:
+            result = await run.io_bound(LABS[self.lab], **params, progress=progress)
+        except Superseded:
+            return
+        except LoraLensError as error:
+            if generation == self.generation:
+                self._fail(str(error), error.where)
+            return
+        finally:
+            if generation == self.generation:
+                self.busy.set_visibility(False)
+        if result is None or generation != self.generation:
+            return
+        self._show(result)
+
+    def _fail(self, message: str, where: str | None) -> None:
+        show_message(self.error, message)
+        for name, control in self.controls.items():
+            control.props(remove="error") if name != where else control.props("error")
+        self.reading.set_content("")
+        self.charts.clear()
+
+    def _show(self, result: Any) -> None:
+        show_message(self.error, None)
+        for control in self.controls.values():
+            control.props(remove="error")
+        self.reading.set_content(READINGS[self.lab](result))
+        self.charts.clear()
+        with self.charts:
+            for options in CHARTS[self.lab](result):
+                ui.echart(options).classes("w-full").style("height: 320px")
+
+
+def _fit_charts(result: Any) -> list[dict[str, Any]]:
+    curves = [(f"r={r}", curve) for r, curve in zip(result.sweep_ranks, result.sweep_loss)]
+    return [
+        charts_labs.error_vs_rank(result.sweep_ranks, result.sweep_final_relative_error,
+                                  result.sweep_optimal_relative_error, result.rank),
+        charts_labs.loss_curves(curves, highlight=f"r={result.rank}"),
+        charts_labs.singular_values_chart(result.target_singular_values, result.learned_singular_values,
+                                          result.rank),
+    ]
+
+
+CHARTS: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
+    "fit": _fit_charts,
+}
 
 
 def register() -> None:
     """Add the page's route."""
 
     @ui.page("/labs")
-    def page(embed: bool = False) -> None:
+    def page(request: Request, embed: bool = False) -> None:
+        lab, values, messages = parse_state(dict(request.query_params))
+        view = LabView(lab, values, embed)
         with page_frame("Labs", embed):
-            ui.label("Labs — coming soon")
+            view.build(messages)
+        ui.timer(0.0, lambda: view.start(debounce=0.0), once=True)

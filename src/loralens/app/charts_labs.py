@@ -1,0 +1,85 @@
+"""ECharts option dicts for the Labs page: pure functions of a lab's result (no NiceGUI import)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from loralens.app.layout import COLORS
+from loralens.core.labs.common import downsample
+
+# Okabe–Ito, in an order where neighbours differ in lightness too
+PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#F0E442"]
+LOG_FLOOR = 1e-12  # a log axis cannot show 0: values below this are drawn at it
+CURVE_POINTS = 300
+
+
+def _base(title: str) -> dict[str, Any]:
+    return {
+        "animation": False,
+        "title": {"text": title, "left": "center", "textStyle": {"fontSize": 13}},
+        "tooltip": {"trigger": "axis"},
+        "grid": {"left": 56, "right": 16, "top": 40, "bottom": 58, "containLabel": False},
+        "legend": {"bottom": 0, "type": "scroll"},
+    }
+
+
+def _curve(curve: Sequence[float]) -> list[list[float]]:
+    steps, values = downsample(np.asarray(curve, dtype=np.float64), CURVE_POINTS)
+    return [[s, max(v, LOG_FLOOR)] for s, v in zip(steps, values)]
+
+
+def loss_curves(curves: Sequence[tuple[str, Sequence[float]]], highlight: str | None = None,
+                title: str = "Training loss (batch MSE, log scale)") -> dict[str, Any]:
+    """Loss against step for several runs; the highlighted run is drawn thicker."""
+    options = _base(title)
+    options["xAxis"] = {"type": "value", "name": "step", "nameLocation": "middle", "nameGap": 24, "min": 1}
+    options["yAxis"] = {"type": "log", "name": "loss", "axisLabel": {"formatter": "{value}"}}
+    series = []
+    for i, (name, curve) in enumerate(curves):
+        thick = name == highlight
+        series.append({
+            "name": name, "type": "line", "showSymbol": False, "data": _curve(curve),
+            "lineStyle": {"width": 3 if thick else 1.5}, "color": PALETTE[i % len(PALETTE)],
+            "z": 3 if thick else 2,
+        })
+    options["series"] = series
+    return options
+
+
+def singular_values_chart(target: Sequence[float], learned: Sequence[float], rank: int) -> dict[str, Any]:
+    """The target's singular values beside the trained adapter's (first few dozen, index from 1)."""
+    shown = max(len(learned) * 2, sum(1 for v in target if v > target[0] * 1e-10) + 2, 8)
+    shown = min(shown, 64, len(target))
+    options = _base("Singular values: target ΔW* vs learned s·B·A")
+    options["xAxis"] = {"type": "category", "name": "i", "nameLocation": "middle", "nameGap": 24,
+                        "data": [str(i) for i in range(1, shown + 1)]}
+    options["yAxis"] = {"type": "value", "name": "σ_i"}
+    learned_padded = [round(float(v), 6) for v in learned[:shown]] + [0.0] * max(0, shown - len(learned))
+    options["series"] = [
+        {"name": "target ΔW*", "type": "bar", "data": [round(float(v), 6) for v in target[:shown]],
+         "color": COLORS["frozen"]},
+        {"name": f"learned (rank {rank})", "type": "bar", "data": learned_padded, "color": COLORS["lora"]},
+    ]
+    return options
+
+
+def error_vs_rank(ranks: Sequence[int], final: Sequence[float], optimal: Sequence[float],
+                  rank: int) -> dict[str, Any]:
+    """Final relative error of each sweep rank beside the Eckart–Young bound (the best any rank-r update does)."""
+    options = _base("Final error vs rank, and the Eckart–Young bound")
+    options["xAxis"] = {"type": "category", "name": "rank r", "nameLocation": "middle", "nameGap": 24,
+                        "data": [str(r) for r in ranks]}
+    options["yAxis"] = {"type": "value", "name": "‖ΔW−ΔW*‖/‖ΔW*‖", "min": 0, "max": 1}
+    options["series"] = [
+        {"name": "Eckart–Young bound", "type": "line", "data": [round(float(v), 6) for v in optimal],
+         "color": COLORS["full"], "lineStyle": {"type": "dashed", "width": 2}, "symbol": "none"},
+        {"name": "LoRA after training", "type": "line", "data": [round(float(v), 6) for v in final],
+         "color": COLORS["lora"], "symbol": "circle", "symbolSize": 8,
+         "markPoint": {"symbol": "pin", "symbolSize": 36,
+                       "data": [{"coord": [str(rank), round(float(final[list(ranks).index(rank)]), 6)],
+                                 "value": f"r={rank}"}]} if rank in ranks else {}},
+    ]
+    return options
