@@ -1,6 +1,7 @@
 """PEFT LoRA adapters without torch: read, inspect, resize, merge; a strict safetensors reader and writer."""
 
 from loralens.adapters.inspect import AdapterReport, AdapterSummary, ModuleReport, inspect_adapter
+from loralens.adapters.merge import MergeReport, merge_adapter
 from loralens.adapters.peft_format import (
     Adapter,
     AdapterModule,
@@ -9,16 +10,35 @@ from loralens.adapters.peft_format import (
     load_adapter_from_bytes,
     write_adapter,
 )
+from loralens.adapters.resize import ResizedAdapter, ResizedModule, resize_adapter
+from loralens.adapters.safetensors_io import SafetensorsFile
+
+SAMPLE_ADAPTER_NAME = "sample_adapter"
+
+
+def sample_adapter_path():  # -> pathlib.Path
+    """The small real PEFT adapter shipped with loralens (a LLaMA-shaped model, 8 layers, r=8 on q, k, v, o)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "data" / SAMPLE_ADAPTER_NAME
+
 
 __all__ = [
     "Adapter",
     "AdapterModule",
     "AdapterReport",
     "AdapterSummary",
+    "MergeReport",
     "ModuleReport",
+    "ResizedAdapter",
+    "ResizedModule",
+    "SafetensorsFile",
     "adapter_to_bytes",
     "inspect_adapter",
     "load_adapter",
     "load_adapter_from_bytes",
+    "merge_adapter",
+    "resize_adapter",
+    "sample_adapter_path",
     "write_adapter",
 ]

@@ -244,15 +244,22 @@ def encode(array: np.ndarray, dtype: str | None = None) -> TensorData:
 
 
 def _header(tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | None) -> bytes:
-    header: dict[str, object] = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    offset = 0
     for name, tensor in tensors.items():
         need = math.prod(tensor.shape) * DTYPES[tensor.dtype].itemsize
         if tensor.nbytes != need:
             raise AdapterError(f"has {tensor.nbytes} bytes, shape {list(tensor.shape)} needs {need}", where=name)
-        header[name] = {"dtype": tensor.dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + need]}
+    return header_bytes([(n, t.dtype, t.shape) for n, t in tensors.items()], metadata)
+
+
+def header_bytes(entries: Iterable[tuple[str, str, tuple[int, ...]]], metadata: Mapping[str, str] | None) -> bytes:
+    """The 8-byte length and the JSON header for tensors (name, dtype, shape) laid out in this order."""
+    header: dict[str, object] = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    offset = 0
+    for name, dtype, shape in entries:
+        need = math.prod(shape) * DTYPES[dtype].itemsize
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + need]}
         offset += need
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # align the data to 8 bytes, as the safetensors library does

@@ -1,0 +1,145 @@
+"""Resize an adapter: each module's ΔW replaced by its best rank-k approximation (Eckart–Young), as PEFT tensors.
+
+For ΔW = s·B A with thin SVD U S Vᵀ (from the r x r core, core/lowrank.py), the new factors are
+B' = U_k √(S_k/|s|) and A' = sign(s) √(S_k/|s|) V_kᵀ, so s·B' A' = U_k S_k V_kᵀ exactly. Each module keeps its
+scaling s; its new alpha follows PEFT's rule (alpha = s·k, or s·√k with rsLoRA). The config gets the most common
+new rank as ``r`` and alpha as ``lora_alpha``, and rank_pattern / alpha_pattern entries for the modules that differ.
+Storage keeps each tensor's dtype (bf16 stays bf16). DoRA magnitude vectors are kept as they are.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from loralens.adapters.peft_format import Adapter, AdapterModule, adapter_tensors, module_rank_alpha
+from loralens.adapters.safetensors_io import _header
+from loralens.core.lowrank import energy_kept, lowrank_svd, rank_for_energy, truncation_error
+from loralens.core.validation import check_float, check_int
+from loralens.errors import AdapterError, InvalidParameterError
+
+
+@dataclass(frozen=True)
+class ResizedModule:
+    name: str
+    r_before: int
+    r_after: int
+    alpha: float  # the new alpha
+    scaling: float  # unchanged
+    energy_kept: float  # fraction of ‖ΔW‖²_F kept
+    error: float  # relative Frobenius error ‖ΔW - ΔW_k‖ / ‖ΔW‖
+    delta_fro: float  # ‖ΔW‖_F before
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "r_before": self.r_before, "r_after": self.r_after, "alpha": self.alpha,
+                "scaling": self.scaling, "energy_kept": self.energy_kept, "error": self.error,
+                "delta_fro": self.delta_fro}
+
+
+@dataclass(frozen=True, eq=False)
+class ResizedAdapter:
+    adapter: Adapter  # the resized adapter (write it with write_adapter or adapter_to_bytes)
+    modules: tuple[ResizedModule, ...]
+    parameters_before: int
+    parameters_after: int
+    rank: int | None
+    energy: float | None
+    adapter_before_bytes: int = 0
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.adapter.config
+
+    @property
+    def bytes_after(self) -> int:
+        return self.adapter.file_bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "energy": self.energy,
+            "r": self.config["r"],
+            "lora_alpha": self.config["lora_alpha"],
+            "rank_pattern": self.config.get("rank_pattern") or {},
+            "alpha_pattern": self.config.get("alpha_pattern") or {},
+            "parameters_before": self.parameters_before,
+            "parameters_after": self.parameters_after,
+            "bytes_before": self.adapter_before_bytes,
+            "bytes_after": self.bytes_after,
+            "modules": [m.to_json() for m in self.modules],
+        }
+
+
+def _lora_params(adapter: Adapter) -> int:
+    return sum(m.a.size + m.b.size + (m.magnitude.size if m.magnitude is not None else 0) for m in adapter.modules)
+
+
+def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float | None = None) -> ResizedAdapter:
+    """Pure and in memory: the adapter with every module cut to ``rank`` (at most its own r), or to the smallest
+    rank keeping ``energy`` of its Frobenius energy. Nothing is written."""
+    if (rank is None) == (energy is None):
+        raise InvalidParameterError("give exactly one of rank or energy", where="rank/energy")
+    if rank is not None:
+        rank = check_int("rank", rank, 1)
+    if energy is not None:
+        energy = check_float("energy", energy, 0.0, 1.0, low_open=True)
+    use_rslora = bool(adapter.config.get("use_rslora", False))
+    new_modules: list[AdapterModule] = []
+    reports: list[ResizedModule] = []
+    for module in adapter.modules:
+        if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
+            raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
+        u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
+        k = min(module.r, rank) if rank is not None else rank_for_energy(s, energy)  # type: ignore[arg-type]
+        scaling = module.scaling
+        if scaling == 0:
+            new_a, new_b = module.a[:k], module.b[:, :k]
+        else:
+            root = np.sqrt(s[:k] / abs(scaling))  # (k,)
+            new_b = u[:, :k] * root  # (out, k)
+            new_a = np.sign(scaling) * root[:, None] * vt[:k]  # (k, in)
+        alpha = scaling * (np.sqrt(k) if use_rslora else k)
+        alpha = float(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else float(alpha)
+        store = np.float64 if module.dtype == "F64" else np.float32
+        new_modules.append(replace(module, a=new_a.astype(store), b=new_b.astype(store), r=k, alpha=alpha))
+        kept = float(energy_kept(s)[k - 1]) if s.size else 1.0
+        reports.append(ResizedModule(name=module.name, r_before=module.r, r_after=k, alpha=alpha, scaling=scaling,
+                                     energy_kept=kept, error=truncation_error(s, k),
+                                     delta_fro=float(np.sqrt(np.sum(s**2)))))
+    config = _config_for(adapter.config, new_modules)
+    resized = Adapter(config=config, modules=tuple(new_modules), dtype=adapter.dtype, path=adapter.path,
+                      file_bytes=0, name=adapter.name, other_tensors=adapter.other_tensors, metadata=adapter.metadata)
+    tensors = adapter_tensors(resized)
+    size = len(_header(tensors, dict(adapter.metadata) or {"format": "pt"})) + sum(t.nbytes for t in tensors.values())
+    resized = replace(resized, file_bytes=size)
+    return ResizedAdapter(adapter=resized, modules=tuple(reports), parameters_before=_lora_params(adapter),
+                          parameters_after=_lora_params(resized), rank=rank, energy=energy,
+                          adapter_before_bytes=adapter.file_bytes)
+
+
+def _most_common(values: list[Any]) -> Any:
+    counts = Counter(values)
+    best = max(counts.values())
+    return next(v for v in values if counts[v] == best)  # first of the most common, stable
+
+
+def _config_for(original: dict[str, Any], modules: list[AdapterModule]) -> dict[str, Any]:
+    """r / lora_alpha = the most common values; rank_pattern / alpha_pattern for the modules that differ."""
+    config = copy.deepcopy(original)
+    r = _most_common([m.r for m in modules])
+    alpha = _most_common([m.alpha for m in modules])
+    for escape in (False, True):
+        key = re.escape if escape else (lambda name: name)
+        config["r"] = r
+        config["lora_alpha"] = int(alpha) if float(alpha).is_integer() else alpha
+        config["rank_pattern"] = {key(m.name): m.r for m in modules if m.r != r}
+        config["alpha_pattern"] = {key(m.name): (int(m.alpha) if float(m.alpha).is_integer() else m.alpha)
+                                   for m in modules if m.alpha != alpha}
+        if all(module_rank_alpha(config, m.name) == (m.r, m.alpha) for m in modules):
+            return config
+    raise AdapterError("cannot express the new ranks with rank_pattern (module names overlap)", where="rank_pattern")
