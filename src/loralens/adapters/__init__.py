@@ -1,5 +1,7 @@
 """PEFT LoRA adapters without torch: read, inspect, resize, merge; a strict safetensors reader and writer."""
 
+from pathlib import Path
+
 from loralens.adapters.inspect import AdapterReport, AdapterSummary, ModuleReport, inspect_adapter
 from loralens.adapters.merge import MergeReport, merge_adapter
 from loralens.adapters.peft_format import (
@@ -16,10 +18,8 @@ from loralens.adapters.safetensors_io import SafetensorsFile
 SAMPLE_ADAPTER_NAME = "sample_adapter"
 
 
-def sample_adapter_path():  # -> pathlib.Path
+def sample_adapter_path() -> Path:
     """The small real PEFT adapter shipped with loralens (a LLaMA-shaped model, 8 layers, r=8 on q, k, v, o)."""
-    from pathlib import Path
-
     return Path(__file__).resolve().parent.parent / "data" / SAMPLE_ADAPTER_NAME
 
 

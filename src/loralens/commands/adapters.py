@@ -1,9 +1,140 @@
-"""CLI subcommands for this area (filled in by its issue)."""
+"""``loralens inspect``, ``loralens resize`` and ``loralens merge``: PEFT LoRA adapters from the command line."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
+
+from loralens.adapters import inspect_adapter, load_adapter, merge_adapter, resize_adapter, write_adapter
+from loralens.adapters.atomic import check_output
+from loralens.adapters.inspect import AdapterReport
+from loralens.adapters.resize import ResizedAdapter
+from loralens.core.lowrank import rank_for_energy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this area's subcommands."""
+    p = subparsers.add_parser("inspect", help="what is in a PEFT LoRA adapter: per-module spectra and a summary",
+                              description="Read a PEFT LoRA adapter (folder, or its .safetensors with "
+                              "adapter_config.json beside it) and show each module's ΔW spectrum.")
+    p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
+    p.add_argument("--json", action="store_true", help="print one JSON object (summary + modules)")
+    p.set_defaults(handler=run_inspect)
+
+    p = subparsers.add_parser("resize", help="cut an adapter's rank (best rank-N approximation of each ΔW)",
+                              description="Write a smaller PEFT adapter whose every ΔW is the best approximation "
+                              "of the original at the new rank.")
+    p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--rank", type=int, metavar="N", help="new rank of every module (at most its own r)")
+    how.add_argument("--energy", type=float, metavar="F",
+                     help="per module, the smallest rank that keeps this fraction of ‖ΔW‖²_F (e.g. 0.99)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="new adapter folder (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_resize)
+
+    p = subparsers.add_parser("merge", help="merge an adapter into its base model's safetensors",
+                              description="Write W' = W + scaling·B·A into a copy of the base model "
+                              "(same keys, dtypes and shards), one shard at a time.")
+    p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
+    p.add_argument("--base", required=True, metavar="BASE",
+                   help="base model folder (model.safetensors or shards + model.safetensors.index.json)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="merged model folder (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_merge)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, allow_nan=False)
+
+
+def _size(n: int) -> str:
+    for unit, step in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= step:
+            return f"{n / step:.1f} {unit}"
+    return f"{n} B"
+
+
+def _g(value: float, digits: int = 4) -> str:
+    return "nan" if value != value else f"{value:.{digits}g}"
+
+
+def _table(rows: list[list[str]], header: list[str], right: set[int]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                               strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def format_report(report: AdapterReport, path: str) -> str:
+    s = report.summary
+    targets = s.target_modules if isinstance(s.target_modules, str) else ", ".join(sorted(s.target_modules or []))
+    lines = [
+        f"adapter       {path}",
+        f"base model    {s.base_model or '-'}",
+        f"PEFT version  {s.peft_version or '-'}",
+        f"modules       {s.modules}    parameters {s.parameters:,}    file {_size(s.bytes)}    dtype {s.dtype}",
+        f"r {s.r}    lora_alpha {s.alpha:g}    rsLoRA {'yes' if s.use_rslora else 'no'}    "
+        f"DoRA {'yes' if s.use_dora else 'no'}    ranks {', '.join(map(str, s.ranks))}",
+        f"targets       {targets or '-'}",
+        f"NaN/Inf       {', '.join(s.nonfinite) if s.nonfinite else 'none'}",
+        "",
+    ]
+    rows = []
+    for m in report.modules:
+        r99 = "-" if m.nonfinite else str(rank_for_energy(m.singular_values, 0.99))
+        rows.append([m.name, f"{m.out_features}x{m.in_features}", str(m.r), f"{m.alpha:g}", _g(m.scaling),
+                     _g(m.delta_fro), _g(float(m.singular_values[0]) if m.r else 0.0), str(m.numerical_rank),
+                     _g(m.effective_rank, 3), r99, "NaN/Inf" if m.nonfinite else ""])
+    header = ["module", "out x in", "r", "alpha", "scaling", "|dW|_F", "sigma_1", "num.rank", "eff.rank",
+              "rank@99%", ""]
+    lines.append(_table(rows, header, right={2, 3, 4, 5, 6, 7, 8, 9}))
+    return "\n".join(lines).rstrip()
+
+
+def run_inspect(args: argparse.Namespace) -> str:
+    report = inspect_adapter(load_adapter(args.path))
+    if args.json:
+        return _dumps(report.to_json())
+    return format_report(report, args.path)
+
+
+def format_resize(resized: ResizedAdapter, out: str) -> str:
+    config = resized.config
+    lines = [
+        f"wrote {out}",
+        f"r {config['r']}    lora_alpha {config['lora_alpha']:g}    rank_pattern {len(config.get('rank_pattern') or {})} "
+        f"modules    alpha_pattern {len(config.get('alpha_pattern') or {})} modules",
+        f"parameters {resized.parameters_before:,} -> {resized.parameters_after:,}    "
+        f"file {_size(resized.adapter_before_bytes)} -> {_size(resized.bytes_after)}",
+        "",
+    ]
+    rows = [[m.name, f"{m.r_before} -> {m.r_after}", f"{m.alpha:g}", f"{m.energy_kept:.6f}", _g(m.error)]
+            for m in resized.modules]
+    lines.append(_table(rows, ["module", "rank", "alpha", "energy kept", "rel. error"], right={1, 2, 3, 4}))
+    return "\n".join(lines)
+
+
+def run_resize(args: argparse.Namespace) -> str:
+    adapter = load_adapter(args.path)
+    check_output(args.output, force=args.force, inputs=[adapter.path] if adapter.path else [])
+    resized = resize_adapter(adapter, rank=args.rank, energy=args.energy)
+    write_adapter(resized, args.output, force=args.force)
+    if args.json:
+        return _dumps({"out_dir": args.output, **resized.to_json()})
+    return format_resize(resized, args.output)
+
+
+def run_merge(args: argparse.Namespace) -> str:
+    report = merge_adapter(args.path, args.base, args.output, force=args.force)
+    if args.json:
+        return _dumps(report.to_json())
+    return (f"wrote {args.output}: {len(report.merged)} weights merged, {report.tensors} tensors in "
+            f"{len(report.shards)} shard(s), {_size(report.bytes_written)}"
+            + (f"\nnot merged (not LoRA factors): {', '.join(report.skipped)}" if report.skipped else ""))
