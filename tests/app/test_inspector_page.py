@@ -1,0 +1,223 @@
+"""The Inspector page driven in-process by NiceGUI's ``user`` fixture: what a person sees and can do."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from nicegui import ui
+from nicegui.elements.upload_files import SmallFileUpload
+from nicegui.testing import User
+
+from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_bytes
+from loralens.app import charts_inspector as ci
+from loralens.app import settings
+from loralens.app.pages.inspector import sample_path
+
+
+def sample_files() -> tuple[bytes, bytes]:
+    folder = sample_path()
+    return (folder / "adapter_config.json").read_bytes(), (folder / "adapter_model.safetensors").read_bytes()
+
+
+def sample_report():  # type: ignore[no-untyped-def]
+    return inspect_adapter(load_adapter(sample_path()))
+
+
+def element(user: User, marker: str) -> ui.element:
+    found = user.find(marker=marker).elements
+    assert len(found) == 1, f"{len(found)} elements marked {marker}"
+    return next(iter(found))
+
+
+async def upload(user: User, *files: tuple[str, bytes]) -> None:
+    target = element(user, "inspector-upload")
+    assert isinstance(target, ui.upload)
+    await target.handle_uploads([SmallFileUpload(name, "application/octet-stream", data) for name, data in files])
+
+
+@pytest.fixture
+def loopback():  # type: ignore[no-untyped-def]
+    old = settings.current.host
+    settings.current.host = "127.0.0.1"
+    yield
+    settings.current.host = old
+
+
+async def test_opens_on_the_sample_with_its_numbers(user: User) -> None:
+    report = sample_report()
+    await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
+    await user.should_see(f"Modules ({report.summary.modules})")
+    await user.should_see(f"{report.summary.parameters:,}")
+    table = element(user, "inspector-table")
+    assert isinstance(table, ui.table)
+    rows = table.rows
+    assert [r["name"] for r in rows] == [m.name for m in report.modules]
+    for row, module in zip(rows, report.modules, strict=True):
+        assert row["r"] == module.r
+        assert row["delta_fro"] == pytest.approx(module.delta_fro)
+        assert row["effective_rank"] == pytest.approx(module.effective_rank)
+        assert row["numerical_rank"] == module.numerical_rank
+        assert row["shape"] == f"{module.out_features} × {module.in_features}"
+    first = report.modules[0]
+    spectrum = element(user, "spectrum-chart")
+    assert isinstance(spectrum, ui.echart)
+    assert spectrum.options["series"][0]["data"] == pytest.approx(list(first.singular_values))
+    heat = element(user, "heatmap-delta_fro")
+    assert isinstance(heat, ui.echart)
+    assert len(heat.options["series"][0]["data"]) == len(report.modules)
+
+
+async def test_upload_of_both_files_shows_that_adapter(user: User) -> None:
+    config, weights = sample_files()
+    await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
+    await upload(user, ("adapter_config.json", config), ("mine.safetensors", weights))
+    await user.should_see("Showing upload mine.safetensors")
+    await user.should_not_see(marker="upload-error")  # hidden: nothing went wrong
+
+
+async def test_upload_one_file_at_a_time(user: User) -> None:
+    config, weights = sample_files()
+    await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
+    await upload(user, ("adapter_model.safetensors", weights))
+    await user.should_see("Received adapter_model.safetensors; now add adapter_config.json.")
+    await upload(user, ("adapter_config.json", config))
+    await user.should_see("Showing upload adapter_model.safetensors")
+
+
+async def test_broken_upload_shows_the_library_message_and_keeps_the_sample(user: User) -> None:
+    config, weights = sample_files()
+    await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
+    await upload(user, ("adapter_config.json", config), ("adapter_model.safetensors", weights[: len(weights) // 2]))
+    expected = None
+    try:
+        load_adapter_from_bytes(config, weights[: len(weights) // 2], name="adapter_model.safetensors")
+    except Exception as error:  # noqa: BLE001 - the library's message is what the page must show
+        expected = str(error)
+    assert expected and "adapter_model.safetensors" in expected
+    await user.should_see(expected)
+    await user.should_see("Showing the sample adapter")
+    await user.should_not_see("Traceback")
+
+
+async def test_bad_config_names_the_file(user: User) -> None:
+    _, weights = sample_files()
+    await user.open("/inspector")
+    await upload(user, ("adapter_config.json", b"{not json"), ("adapter_model.safetensors", weights))
+    await user.should_see("adapter_config.json")
+    await user.should_see("is not valid JSON")
+
+
+async def test_pickle_upload_is_refused_with_how_to_convert(user: User) -> None:
+    await user.open("/inspector")
+    await upload(user, ("adapter_model.bin", b"\x80\x04not really a pickle"))
+    await user.should_see("adapter_model.bin")
+    await user.should_see("safetensors")
+    label = element(user, "upload-error")
+    assert "pickle" in label.text  # type: ignore[attr-defined]
+
+
+async def test_file_over_the_limit_is_refused_in_the_browser_and_on_the_server(user: User) -> None:
+    await user.open("/inspector")
+    limit_mb = settings.current.upload_limit_bytes / 2**20
+    user.find(marker="inspector-upload").trigger("rejected", [{"name": "huge.safetensors", "size": 10**10}])
+    await user.should_see(f"huge.safetensors is larger than the {limit_mb:g} MB limit")
+    old = settings.current.upload_limit_bytes
+    settings.current.upload_limit_bytes = 100
+    try:
+        await user.open("/inspector")
+        await upload(user, ("adapter_model.safetensors", b"x" * 101))
+        await user.should_see("adapter_model.safetensors is larger than the ")
+    finally:
+        settings.current.upload_limit_bytes = old
+
+
+async def test_open_a_folder_on_this_machine(user: User, tmp_path: Path, loopback: None) -> None:
+    folder = tmp_path / "my_adapter"
+    shutil.copytree(sample_path(), folder)
+    await user.open("/inspector")
+    user.find(marker="path-input").type(str(folder))
+    user.find(marker="path-open").click()
+    await user.should_see(f"Showing {folder}")
+    user.find(marker="path-input").clear().type(str(tmp_path / "nowhere"))
+    user.find(marker="path-open").click()
+    await user.should_see("not found")
+    await user.should_see(f"Showing {folder}")
+
+
+async def test_folder_path_in_the_url_opens_it(user: User, tmp_path: Path, loopback: None) -> None:
+    folder = tmp_path / "linked"
+    shutil.copytree(sample_path(), folder)
+    (folder / "adapter_model.safetensors").rename(folder / "weights.safetensors")
+    await user.open(f"/inspector?path={folder}")
+    await user.should_see(f"Showing {folder}")
+
+
+async def test_folders_are_refused_when_not_on_loopback(user: User, tmp_path: Path) -> None:
+    old = settings.current.host
+    settings.current.host = "0.0.0.0"
+    try:
+        await user.open(f"/inspector?path={sample_path()}")
+        await user.should_see("opening a folder on the server's disk is turned off")
+        await user.should_see("Showing the sample adapter")
+        await user.should_not_see(marker="path-input")
+    finally:
+        settings.current.host = old
+
+
+async def test_module_in_the_url_is_selected_and_picking_updates_the_charts(user: User) -> None:
+    report = sample_report()
+    second = report.modules[1]
+    await user.open(f"/inspector?module={second.name}")
+    await user.should_see(f"{second.name}: {second.out_features} × {second.in_features}")
+    spectrum = element(user, "spectrum-chart")
+    assert spectrum.options["series"][0]["name"] == second.name  # type: ignore[attr-defined]
+    picker = element(user, "module-picker")
+    picker.set_value(report.modules[0].name)  # type: ignore[attr-defined]
+    await user.should_see(f"{report.modules[0].name}: ")
+    assert spectrum.options["series"][0]["data"] == pytest.approx(  # type: ignore[attr-defined]
+        list(report.modules[0].singular_values))
+
+
+async def test_bad_url_values_are_named(user: User) -> None:
+    await user.open("/inspector?rank=lots&module=no.such.module")
+    await user.should_see("URL parameter rank")
+    await user.should_see("no module named 'no.such.module'")
+
+
+async def test_resize_preview_follows_the_controls(user: User) -> None:
+    report = sample_report()
+    await user.open("/inspector?mode=rank&rank=1")
+    table = element(user, "resize-table")
+    assert isinstance(table, ui.table)
+    assert [row["new_r"] for row in table.rows] == [1] * len(report.modules)
+    expected = ci.resize_preview(report, rank=1)
+    assert [row["energy_kept"] for row in table.rows] == pytest.approx([r.energy_kept for r in expected.rows])
+    await user.should_see(f"LoRA parameters {expected.parameters_before:,} → {expected.parameters_after:,}")
+    element(user, "resize-mode").set_value("energy")  # type: ignore[attr-defined]
+    element(user, "resize-energy").set_value(0.5)  # type: ignore[attr-defined]
+    half = ci.resize_preview(report, energy=0.5)
+    assert [row["new_r"] for row in table.rows] == [r.new_r for r in half.rows]
+    element(user, "resize-energy").set_value(1.5)  # type: ignore[attr-defined]
+    await user.should_see("energy to keep: must be")
+
+
+async def test_download_is_a_zip_of_a_valid_resized_adapter(user: User) -> None:
+    await user.open("/inspector?mode=rank&rank=2")
+    user.find(marker="resize-download").click()
+    response = await user.download.next(timeout=20)
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert sorted(archive.namelist()) == ["adapter_config.json", "adapter_model.safetensors"]
+        config, weights = archive.read("adapter_config.json"), archive.read("adapter_model.safetensors")
+    resized = inspect_adapter(load_adapter_from_bytes(config, weights, name="resized"))
+    original = sample_report()
+    assert [m.r for m in resized.modules] == [min(2, m.r) for m in original.modules]
+    for new, old in zip(resized.modules, original.modules, strict=True):
+        assert new.singular_values == pytest.approx(old.singular_values[: new.r], rel=1e-3)
