@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +186,25 @@ def test_fake_spectrum_matches_core() -> None:
     b, a = rng.normal(size=(6, 3)), rng.normal(size=(3, 5))
     s = singular_values(b, a)
     np.testing.assert_allclose(s, np.linalg.svd(b @ a, compute_uv=False)[:3])
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "adapters"
+REAL_ADAPTERS = ["sample", *sorted(p.parent.name for p in FIXTURES.glob("*/adapter_config.json"))]
+
+
+@pytest.mark.parametrize("which", REAL_ADAPTERS)
+@pytest.mark.parametrize(("rank", "energy"), [(1, None), (3, None), (None, 0.9), (None, 0.5)])
+def test_resize_preview_agrees_with_resize_adapter(which: str, rank: int | None, energy: float | None) -> None:
+    """The page's instant preview (from the report) says what the download (resize_adapter) will do, on the
+    shipped sample and on every PEFT-made fixture (rsLoRA, rank_pattern, DoRA, GPT-2 Conv1D, bf16...)."""
+    from loralens.adapters import inspect_adapter, load_adapter, resize_adapter
+    from loralens.app.pages.inspector import sample_path
+
+    adapter = load_adapter(sample_path() if which == "sample" else FIXTURES / which)
+    preview = ci.resize_preview(inspect_adapter(adapter), rank=rank, energy=energy)
+    resized = resize_adapter(adapter, rank=rank, energy=energy)
+    assert [row.new_r for row in preview.rows] == [m.r_after for m in resized.modules]
+    assert [row.energy_kept for row in preview.rows] == pytest.approx([m.energy_kept for m in resized.modules])
+    assert [row.error for row in preview.rows] == pytest.approx([m.error for m in resized.modules], abs=1e-12)
+    assert (preview.parameters_before, preview.parameters_after) == (resized.parameters_before,
+                                                                     resized.parameters_after)

@@ -364,8 +364,9 @@ def resize_preview(report: Any, *, rank: int | None = None, energy: float | None
             kept = 1.0 - error * error
         rows.append(ResizeRow(module.name, r, new_r, kept, error))
         per_rank = int(module.in_features) + int(module.out_features)
-        before += r * per_rank
-        after += new_r * per_rank
+        magnitude = int(module.out_features) if getattr(module, "dora", False) else 0  # DoRA's vector is kept
+        before += r * per_rank + magnitude
+        after += new_r * per_rank + magnitude
     finite_kept = [row.energy_kept for row in rows if math.isfinite(row.energy_kept)]
     finite_error = [row.error for row in rows if math.isfinite(row.error)]
     return ResizePreview(
