@@ -237,13 +237,14 @@ def _arch_facts(arch: Any) -> dict[str, Any]:
     heads = int(arch.num_attention_heads)
     kv_heads = int(getattr(arch, "num_key_value_heads", None) or heads)
     hidden = int(arch.hidden_size)
-    head_dim = int(getattr(arch, "head_dim", None) or hidden // heads)
     modules = tuple(arch.linear_modules)
+    k_proj = next((m for m in modules if m.name.endswith("self_attn.k_proj")), None)
+    kv_hidden = k_proj.out_features if k_proj is not None else kv_heads * (hidden // heads)
     gated = model_type in GATED_MLP_TYPES or any(m.name.endswith("gate_proj") for m in modules)
     hidden_dropout, attention_dropout = DROPOUT.get(model_type, (False, False))
     return {
         "hidden": hidden,
-        "kv_hidden": kv_heads * head_dim,
+        "kv_hidden": kv_hidden,
         "intermediate": int(arch.intermediate_size),
         "heads": heads,
         "layers": int(arch.num_layers),
@@ -298,7 +299,7 @@ def _frozen_bytes(arch: Any, frozen_params: int, base: str) -> tuple[float, int]
     quantized = 0
     rows = 0
     for module in arch.linear_modules:
-        if is_output_head(module.name):
+        if getattr(module, "is_output_head", False) or is_output_head(module.name):
             continue
         quantized += module.in_features * module.out_features
         rows += module.out_features
