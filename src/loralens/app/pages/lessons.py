@@ -39,6 +39,10 @@ _CSS = """
 """
 
 
+# table columns left out on narrow screens (layout's .ll-hide-narrow), so that the answer column stays visible
+_WIDE_ONLY = {"classes": "ll-hide-narrow", "headerClasses": "ll-hide-narrow"}
+
+
 class Progress:
     """This tab's progress: a set of activity keys answered correctly, mirrored into app.storage.tab."""
 
@@ -48,10 +52,9 @@ class Progress:
         with ui.card().classes("ll-lesson-card").props('data-testid="lessons-progress"'):
             with ui.row().classes("items-center gap-3 w-full"):
                 ui.label("Your progress").classes("text-lg font-semibold")
-                self.summary = ui.label("").classes("ll-num").mark("progress-summary")
-            self.bar = ui.linear_progress(value=0.0, show_value=False, size="10px").props(
-                f'color="{COLORS["merged"]}" aria-label="activities answered correctly"'
-            )
+                self.summary = _tag(ui.label("").classes("ll-num"), "progress-summary")
+            self.bar = ui.linear_progress(value=0.0, show_value=False, size="10px", color=COLORS["merged"])
+            self.bar.props('aria-label="activities answered correctly"')
             with ui.row().classes("gap-2 flex-wrap"):
                 self.chips = {key: ui.label("").classes("text-sm px-2 py-1 rounded border") for key in lessons.ACTIVITIES}
             ui.label("Kept in this browser tab only; nothing is sent anywhere.").classes("ll-muted text-xs")
@@ -97,9 +100,9 @@ class VerdictView:
     """A verdict line (status symbol, text and colour) and its explanation, with an error line for bad input."""
 
     def __init__(self, name: str) -> None:
-        self.error = error_label().mark(f"{name}-error")
-        self.line = ui.label("").classes("ll-verdict").props('aria-live="polite"').mark(f"{name}-verdict")
-        self.explanation = ui.label("").classes("ll-explain ll-muted").mark(f"{name}-explanation")
+        self.error = _tag(error_label(), f"{name}-error")
+        self.line = _tag(ui.label("").classes("ll-verdict").props('aria-live="polite"'), f"{name}-verdict")
+        self.explanation = _tag(ui.label("").classes("ll-explain ll-muted"), f"{name}-explanation")
         self.show(None)
 
     def show(self, verdict: Verdict | None) -> None:
@@ -116,12 +119,19 @@ class VerdictView:
         self.explanation.set_text(verdict.explanation)
 
 
+def _tag(element: ui.element, name: str) -> ui.element:
+    """A marker for the user-fixture tests and the same name as data-testid for the browser tests."""
+    element.mark(name)
+    element.props(f'data-testid="{name}"')
+    return element
+
+
 def _answer_row(name: str, label: str, placeholder: str, on_check: Callable[[], None]) -> ui.input:
     with ui.row().classes("ll-answer-row"):
         field = ui.input(label=label, placeholder=placeholder).props('outlined dense').classes("w-44")
-        field.mark(f"{name}-answer")
+        _tag(field, f"{name}-answer")
         field.on("keydown.enter", lambda _: on_check())
-        ui.button("Check", on_click=lambda _: on_check()).mark(f"{name}-check").props('no-caps')
+        _tag(ui.button("Check", on_click=lambda _: on_check()).props("no-caps"), f"{name}-check")
     return field
 
 
@@ -133,9 +143,8 @@ def _objectives() -> None:
             for number, objective in enumerate(lessons.OBJECTIVES, start=1):
                 with ui.column().classes("gap-0 w-full"):
                     ui.label(f"{number}. {objective.text}")
-                    ui.link(f"→ {objective.link.label}", objective.link.href).classes("text-sm ml-4").mark(
-                        f"objective-{objective.key}"
-                    )
+                    link = ui.link(f"→ {objective.link.label}", objective.link.href).classes("text-sm ml-4")
+                    _tag(link, f"objective-{objective.key}")
 
 
 def _savings_activity(progress: Progress) -> None:
@@ -153,9 +162,9 @@ def _savings_activity(progress: Progress) -> None:
             verdict_view.show(verdict)
             progress.mark("savings", verdict.correct)
 
-        field = _answer_row("savings", "Rank r", "e.g. 8", check)
+        field = _answer_row("savings", "Your rank r", "e.g. 8", check)
         verdict_view = VerdictView("savings")
-        hint = ui.link("Hint: try your rank in the Explorer", lessons.savings_hint_href("", d, k)).mark("savings-hint")
+        hint = _tag(ui.link("Hint: try your rank in the Explorer", lessons.savings_hint_href("", d, k)), "savings-hint")
         field.on_value_change(lambda e: hint.props.__setitem__("href", lessons.savings_hint_href(e.value, d, k)))
 
 
@@ -167,22 +176,24 @@ def _models_activity(progress: Progress) -> None:
             "presets). Choose a rank and the adapted layers, then answer the question below the table."
         ).classes("ll-prompt")
         with ui.row().classes("ll-answer-row"):
-            rank = ui.select(list(lessons.RANK_CHOICES), value=8, label="Rank r").classes("w-28").mark("models-rank")
+            rank = _tag(ui.select(list(lessons.RANK_CHOICES), value=8, label="Rank r (table)").classes("w-32"), "models-rank")
             targets = ui.select(
                 {key: key for key in lessons.TARGET_CHOICES}, value="default", label="Adapted layers"
-            ).classes("w-40").mark("models-targets")
+            ).classes("w-40")
+            _tag(targets, "models-targets")
         targets_note = ui.label("").classes("ll-muted text-sm")
         columns = [
             {"name": "name", "label": "Model", "field": "name", "align": "left"},
-            {"name": "hidden", "label": "Hidden size", "field": "hidden", "align": "right"},
-            {"name": "base", "label": "Base parameters", "field": "base", "align": "right"},
+            {"name": "hidden", "label": "Hidden size", "field": "hidden", "align": "right", **_WIDE_ONLY},
+            {"name": "base", "label": "Base parameters", "field": "base", "align": "right", **_WIDE_ONLY},
             {"name": "trainable", "label": "LoRA trainable", "field": "trainable", "align": "right"},
-            {"name": "percent", "label": "% of all", "field": "percent", "align": "right"},
+            {"name": "percent", "label": "% of all", "field": "percent", "align": "right", **_WIDE_ONLY},
             {"name": "per_billion", "label": "LoRA per billion base", "field": "per_billion", "align": "right"},
         ]
         table = ui.table(columns=columns, rows=[], row_key="id").props("dense flat bordered wrap-cells").classes(
             "w-full"
-        ).mark("models-table")
+        )
+        _tag(table, "models-table")
         ui.label(lessons.MODELS_QUESTION).classes("font-medium")
         state: dict[str, lessons.ModelComparison] = {}
 
@@ -192,10 +203,10 @@ def _models_activity(progress: Progress) -> None:
             progress.mark("models", verdict.correct)
 
         with ui.row().classes("ll-answer-row"):
-            choice = ui.select({}, label="Model").classes("w-64").mark("models-answer")
-            ui.button("Check", on_click=lambda _: check()).mark("models-check").props("no-caps")
+            choice = _tag(ui.select({}, label="Model").classes("w-64"), "models-answer")
+            _tag(ui.button("Check", on_click=lambda _: check()).props("no-caps"), "models-check")
         verdict_view = VerdictView("models")
-        details = ui.link("", "/models").classes("text-sm").mark("models-link")
+        details = _tag(ui.link("", "/models").classes("text-sm"), "models-link")
 
         def recompute() -> None:
             comparison = lessons.compare_models(int(rank.value), str(targets.value))
@@ -240,9 +251,8 @@ def _limits_activity(progress: Progress) -> None:
             "stalls at an error that no amount of training removes. The fit lab trains a LoRA against a target "
             "update of chosen rank and draws that floor (the Eckart–Young bound) beside the learned error."
         ).classes("ll-prompt")
-        ui.link("Open the fit lab with a full-rank target (rank-4 LoRA, 64×64 layer)", lessons.fit_lab_href()).mark(
-            "limits-lab"
-        )
+        _tag(ui.link("Open the fit lab with a full-rank target (rank-4 LoRA, 64×64 layer)", lessons.fit_lab_href()),
+             "limits-lab")
         ui.label(
             f"Predict: the target update ΔW* has rank s = {s} with all {s} singular values equal, and the LoRA has "
             f"rank r = {r}. After long training, what relative error ‖ΔW − ΔW*‖_F / ‖ΔW*‖_F remains "
@@ -257,10 +267,12 @@ def _limits_activity(progress: Progress) -> None:
 
         field = _answer_row("limits", "Relative error", "e.g. 0.5", check)
         verdict_view = VerdictView("limits")
-        ui.link(
-            f"See it happen: the fit lab with a rank-{s} target and a rank-{r} LoRA",
-            lessons.fit_lab_href(64, 64, r, s),
-        ).classes("text-sm").mark("limits-lab-small")
+        with ui.row().classes("gap-1 items-baseline flex-wrap"):
+            _tag(ui.link(f"See it happen: the fit lab with a rank-{s} target and a rank-{r} LoRA",
+                         lessons.fit_lab_href(64, 64, r, s)).classes("text-sm"), "limits-lab-small")
+            ui.label("(its target's singular values are not all equal, so its floor differs; the lab draws it)").classes(
+                "ll-muted text-sm"
+            )
 
 
 def _assessment() -> None:
@@ -272,9 +284,9 @@ def _assessment() -> None:
         for number, question in enumerate(lessons.ASSESSMENT, start=1):
             with ui.column().classes("gap-1 w-full"):
                 ui.label(f"{number}. {question.question}").classes("font-medium")
-                button = ui.button("Show answer").props("flat dense no-caps").mark(f"reveal-{question.key}")
+                button = _tag(ui.button("Show answer").props("flat dense no-caps"), f"reveal-{question.key}")
                 with ui.column().classes("gap-1 w-full pl-4") as answer:
-                    ui.label(question.answer).classes("ll-explain").mark(f"answer-{question.key}")
+                    _tag(ui.label(question.answer).classes("ll-explain"), f"answer-{question.key}")
                     ui.link(f"→ {question.link.label}", question.link.href).classes("text-sm")
                 answer.set_visibility(False)
                 button.on_click(_toggler(answer, button))
