@@ -1,0 +1,149 @@
+"""Reading PEFT adapters: every module's rank, alpha, scaling and ΔW as PEFT itself has them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from adapter_helpers import ADAPTERS, BASE_OF, FIXTURES, copy_adapter, reference, tree_digest
+from hypothesis import given
+from hypothesis import strategies as st
+from peft import PeftModel
+from peft.utils.other import get_pattern_key
+from transformers import AutoModelForCausalLM
+
+from loralens.adapters import adapter_to_bytes, load_adapter, load_adapter_from_bytes, sample_adapter_path, write_adapter
+from loralens.adapters.peft_format import pattern_key
+from loralens.errors import AdapterError, OutputError
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_delta_weights_equal_peft_reference(name: str) -> None:
+    """ΔW in the base orientation equals PEFT's get_delta_weight (committed by the fixture script)."""
+    adapter = load_adapter(FIXTURES / name)
+    ref = reference(name)
+    assert {f"delta/{m.name}" for m in adapter.modules} == {k for k in ref if k.startswith("delta/")}
+    for module in adapter.modules:
+        expected = ref[f"delta/{module.name}"]
+        np.testing.assert_allclose(module.delta_for_base(), expected, rtol=1e-5, atol=1e-7 * np.abs(expected).max())
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["rslora", "patterns", "gpt2", "dora"])
+def test_rank_alpha_scaling_match_a_live_peft_model(name: str) -> None:
+    adapter = load_adapter(FIXTURES / name)
+    base = AutoModelForCausalLM.from_pretrained(FIXTURES / BASE_OF[name], dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(base, FIXTURES / name)
+    for module in adapter.modules:
+        layer = peft_model.base_model.model.get_submodule(module.name)
+        assert module.r == layer.r["default"], module.name
+        assert module.alpha == layer.lora_alpha["default"], module.name
+        assert module.scaling == pytest.approx(layer.scaling["default"], rel=1e-15), module.name
+        assert module.fan_in_fan_out == bool(getattr(layer, "fan_in_fan_out", False))
+        if module.magnitude is not None:
+            np.testing.assert_array_equal(module.magnitude,
+                                          layer.lora_magnitude_vector["default"].weight.detach().numpy())
+    assert {m.r for m in adapter.modules} >= ({2, 4, 8} if name == "patterns" else set())
+
+
+def test_kinds_dtypes_and_shapes() -> None:
+    patterns = {m.name: m for m in load_adapter(FIXTURES / "patterns").modules}
+    embed = patterns["model.embed_tokens"]
+    assert embed.kind == "embedding" and (embed.in_features, embed.out_features) == (64, 32)
+    assert patterns["model.layers.0.self_attn.q_proj"].r == 8
+    assert patterns["model.layers.1.self_attn.v_proj"].r == 2
+    assert patterns["model.layers.1.self_attn.o_proj"].alpha == 2
+    gpt2 = load_adapter(FIXTURES / "gpt2")
+    assert all(m.fan_in_fan_out for m in gpt2.modules)
+    attn = next(m for m in gpt2.modules if m.name.endswith("c_attn"))
+    assert (attn.in_features, attn.out_features) == (32, 96)
+    assert load_adapter(FIXTURES / "bf16").dtype == "bfloat16"
+    assert load_adapter(FIXTURES / "plain").dtype == "float32"
+    assert all(m.magnitude is not None for m in load_adapter(FIXTURES / "dora").modules)
+
+
+@given(st.lists(st.sampled_from(["q_proj", "v_proj", "layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj",
+                                 "self_attn.q_proj", "layers.1.*.q_proj", "proj", "embed_tokens"]),
+                max_size=4, unique=True),
+       st.sampled_from(["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj",
+                        "model.layers.10.self_attn.v_proj", "model.embed_tokens", "model.layers.1.mlp.up_proj"]))
+def test_pattern_matching_is_peft_s(keys: list[str], path: str) -> None:
+    ours = pattern_key(keys, path)
+    assert (ours if ours is not None else path) == get_pattern_key(keys, path)
+
+
+def test_every_way_to_name_the_adapter_reads_the_same(tmp_path: Path) -> None:
+    folder = FIXTURES / "plain"
+    first = load_adapter(folder)
+    for path in (folder / "adapter_model.safetensors", folder / "adapter_config.json", str(folder)):
+        other = load_adapter(path)
+        assert [m.name for m in other.modules] == [m.name for m in first.modules]
+    uploaded = load_adapter_from_bytes((folder / "adapter_config.json").read_bytes(),
+                                       (folder / "adapter_model.safetensors").read_bytes(), name="up")
+    assert uploaded.path is None and uploaded.file_bytes == first.file_bytes
+    for a, b in zip(first.modules, uploaded.modules, strict=True):
+        np.testing.assert_array_equal(a.a, b.a)
+        np.testing.assert_array_equal(a.b, b.b)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["patterns", "bf16", "dora"])
+def test_write_adapter_round_trips_and_peft_loads_it(tmp_path: Path, name: str) -> None:
+    adapter = load_adapter(FIXTURES / name)
+    before = tree_digest(FIXTURES / name)
+    out = write_adapter(adapter, tmp_path / "copy")
+    assert tree_digest(FIXTURES / name) == before
+    # same tensors, same dtypes, byte for byte
+    from safetensors import safe_open
+
+    with safe_open(FIXTURES / name / "adapter_model.safetensors", "pt") as f, \
+            safe_open(out / "adapter_model.safetensors", "pt") as g:
+        assert set(f.keys()) == set(g.keys())
+        for key in f.keys():
+            assert torch.equal(f.get_tensor(key), g.get_tensor(key)), key
+    assert json.loads((out / "adapter_config.json").read_text()) == adapter.config
+    files = adapter_to_bytes(adapter)
+    assert files["adapter_model.safetensors"] == (out / "adapter_model.safetensors").read_bytes()
+    base = AutoModelForCausalLM.from_pretrained(FIXTURES / BASE_OF[name], dtype=torch.float32)
+    PeftModel.from_pretrained(base, out)  # loads without complaint
+
+
+def test_write_adapter_refuses_existing_output_and_its_own_input(tmp_path: Path) -> None:
+    adapter = load_adapter(copy_adapter("plain", tmp_path / "in"))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputError, match="already exists; pass --force"):
+        write_adapter(adapter, tmp_path / "out")
+    write_adapter(adapter, tmp_path / "out", force=True)
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    with pytest.raises(OutputError, match="is \\(or contains\\) the input"):
+        write_adapter(adapter, tmp_path / "in", force=True)
+    with pytest.raises(OutputError, match="is \\(or contains\\) the input"):
+        write_adapter(adapter, tmp_path, force=True)
+    assert (tmp_path / "in" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("pickle_name", ["adapter_model.bin", "model.pt", "weights.pth", "x.ckpt"])
+def test_pickles_are_refused_with_a_way_to_convert(tmp_path: Path, pickle_name: str) -> None:
+    folder = tmp_path / "a"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "plain" / "adapter_config.json", folder)
+    (folder / pickle_name).write_bytes(b"\x80\x04not really")
+    for path in (folder, folder / pickle_name):
+        with pytest.raises(AdapterError) as info:
+            load_adapter(path)
+        assert info.value.where == str(folder / pickle_name)
+        assert "pickle" in info.value.message and "safe_serialization=True" in info.value.message
+        assert "save_file" in info.value.message
+
+
+def test_shipped_sample_adapter_is_a_real_peft_adapter() -> None:
+    path = sample_adapter_path()
+    assert sum(p.stat().st_size for p in path.iterdir()) < 1_000_000
+    adapter = load_adapter(path)
+    assert len(adapter.modules) == 32 and {m.r for m in adapter.modules} == {8}
+    assert {m.name.rsplit(".", 1)[1] for m in adapter.modules} == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    assert adapter.config["peft_type"] == "LORA" and adapter.config["peft_version"]
