@@ -151,7 +151,12 @@ def table_rows(report: Any) -> list[dict[str, Any]]:
 
 
 def _grid() -> dict[str, Any]:
-    return {"left": 56, "right": 16, "top": 36, "bottom": 40, "containLabel": True}
+    return {"left": 28, "right": 16, "top": 36, "bottom": 40, "containLabel": True}
+
+
+def _y_name(name: str, gap: int) -> dict[str, Any]:
+    """A y-axis name written along the axis (a name at the top collides with the title on narrow screens)."""
+    return {"name": name, "nameLocation": "middle", "nameRotate": 90, "nameGap": gap}
 
 
 def spectrum_option(modules: Sequence[Any]) -> dict[str, Any]:
@@ -183,7 +188,7 @@ def spectrum_option(modules: Sequence[Any]) -> dict[str, Any]:
             "nameGap": 24,
             "data": [str(i) for i in range(1, longest + 1)],
         },
-        "yAxis": {"type": "log", "name": "σᵢ", "minorSplitLine": {"show": False}},
+        "yAxis": {"type": "log", **_y_name("σᵢ", 46), "minorSplitLine": {"show": False}},
         "series": series,
     }
 
@@ -223,7 +228,7 @@ def energy_option(modules: Sequence[Any], threshold: float | None = None) -> dic
             "nameGap": 24,
             "data": [str(i) for i in range(1, longest + 1)],
         },
-        "yAxis": {"type": "value", "min": 0, "max": 1, "name": "Σσ²₁..ᵢ / Σσ²"},
+        "yAxis": {"type": "value", "min": 0, "max": 1, **_y_name("energy kept", 36)},
         "series": series,
     }
 
@@ -293,7 +298,7 @@ def heatmap_option(report: Any, metric: str) -> dict[str, Any]:
         "animation": False,
         "title": {"text": f"{label} by layer and module type", "left": "center", "textStyle": {"fontSize": 13}},
         "tooltip": {"position": "top"},
-        "grid": {"left": 8, "right": 16, "top": 36, "bottom": 64, "containLabel": True},
+        "grid": {"left": 8, "right": 16, "top": 36, "bottom": 56, "containLabel": True},
         "xAxis": {
             "type": "category",
             "name": "layer",
@@ -306,12 +311,13 @@ def heatmap_option(report: Any, metric: str) -> dict[str, Any]:
         "visualMap": {
             "min": low,
             "max": high,
-            "calculable": True,
+            "calculable": False,
             "orient": "horizontal",
             "left": "center",
             "bottom": 0,
             "itemHeight": 120,
-            "precision": 3,
+            "itemWidth": 12,
+            "text": [f"{high:.3g}", f"{low:.3g}"],
             "inRange": {"color": HEAT_RAMP},
         },
         "series": [{"name": label, "type": "heatmap", "data": data, "emphasis": {"itemStyle": {"borderWidth": 1}}}],

@@ -339,7 +339,7 @@ class InspectorPage:
                 for label, text in ci.summary_rows(report.summary):
                     with ui.column().classes("gap-0"):
                         ui.label(label).classes("ll-muted text-xs")
-                        value = ui.label(text).classes("ll-num break-all")
+                        value = ui.label(text).classes("ll-num break-words")
                         if label == "NaN/Inf" and text != "none":
                             value.classes("ll-warn")
 
