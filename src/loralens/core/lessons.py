@@ -79,7 +79,8 @@ class Objective:
 OBJECTIVES: tuple[Objective, ...] = (
     Objective(
         "decomposition",
-        "Understand LoRA's decomposition W' = W + BA: a frozen d×k weight W plus the product of B (d×r) and A (r×k).",
+        "Understand LoRA's decomposition W' = W + BA: a frozen d×k weight W plus the product of B (d×r) "
+        "and A (r×k).",
         Link("See W, B and A in the Explorer", explorer_href(1024, 1024, 8)),
     ),
     Objective(
@@ -216,7 +217,8 @@ def check_savings_rank(
                        f"{trains} {need}")
     return Verdict(
         NOT_LARGEST,
-        f"r = {r:,} saves {saved_text}, at least {goal_text}, but it is not the largest rank that does: try a larger one.",
+        f"r = {r:,} saves {saved_text}, at least {goal_text}, but it is not the largest rank that does: "
+        "try a larger one.",
         f"{trains} {need}",
     )
 
@@ -343,7 +345,8 @@ LIMITS_TOLERANCE = 0.02
 
 
 def best_rank_r_error(s: int, r: int) -> float:
-    """Lowest relative error ‖ΔW − ΔW*‖_F / ‖ΔW*‖_F of any rank-r ΔW when ΔW* has s equal singular values.
+    """Lowest relative error ‖ΔW − ΔW*‖_F / ‖ΔW*‖_F of any rank-r ΔW, when ΔW* has s equal singular
+    values.
 
     Eckart–Young: the best rank-r approximation keeps the r largest singular values and loses the rest, so
     the error is sqrt(sum of the lost σ²) / sqrt(sum of all σ²) = sqrt((s − r) / s), and 0 when r ≥ s.

@@ -56,7 +56,9 @@ class Progress:
             self.bar = ui.linear_progress(value=0.0, show_value=False, size="10px", color=COLORS["merged"])
             self.bar.props('aria-label="activities answered correctly"')
             with ui.row().classes("gap-2 flex-wrap"):
-                self.chips = {key: ui.label("").classes("text-sm px-2 py-1 rounded border") for key in lessons.ACTIVITIES}
+                self.chips = {
+                    key: ui.label("").classes("text-sm px-2 py-1 rounded border") for key in lessons.ACTIVITIES
+                }
             ui.label("Kept in this browser tab only; nothing is sent anywhere.").classes("ll-muted text-xs")
         self.render()
 
@@ -72,7 +74,7 @@ class Progress:
         self._save()
         self.render()
 
-    def mark(self, key: str, correct: bool) -> None:
+    def record(self, key: str, correct: bool) -> None:
         """Record a checked answer: a correct one completes the activity (a later wrong try does not undo it)."""
         if correct:
             self.done.add(key)
@@ -160,7 +162,7 @@ def _savings_activity(progress: Progress) -> None:
         def check() -> None:
             verdict = lessons.check_savings_rank(field.value, d, k, goal)
             verdict_view.show(verdict)
-            progress.mark("savings", verdict.correct)
+            progress.record("savings", verdict.correct)
 
         field = _answer_row("savings", "Your rank r", "e.g. 8", check)
         verdict_view = VerdictView("savings")
@@ -176,7 +178,8 @@ def _models_activity(progress: Progress) -> None:
             "presets). Choose a rank and the adapted layers, then answer the question below the table."
         ).classes("ll-prompt")
         with ui.row().classes("ll-answer-row"):
-            rank = _tag(ui.select(list(lessons.RANK_CHOICES), value=8, label="Rank r (table)").classes("w-32"), "models-rank")
+            rank = ui.select(list(lessons.RANK_CHOICES), value=8, label="Rank r (table)").classes("w-32")
+            _tag(rank, "models-rank")
             targets = ui.select(
                 {key: key for key in lessons.TARGET_CHOICES}, value="default", label="Adapted layers"
             ).classes("w-40")
@@ -200,7 +203,7 @@ def _models_activity(progress: Progress) -> None:
         def check() -> None:
             verdict = lessons.check_model_choice(choice.value, state["table"])
             verdict_view.show(verdict)
-            progress.mark("models", verdict.correct)
+            progress.record("models", verdict.correct)
 
         with ui.row().classes("ll-answer-row"):
             choice = _tag(ui.select({}, label="Model").classes("w-64"), "models-answer")
@@ -263,24 +266,24 @@ def _limits_activity(progress: Progress) -> None:
         def check() -> None:
             verdict = lessons.check_limits_answer(field.value, s, r)
             verdict_view.show(verdict)
-            progress.mark("limits", verdict.correct)
+            progress.record("limits", verdict.correct)
 
         field = _answer_row("limits", "Relative error", "e.g. 0.5", check)
         verdict_view = VerdictView("limits")
         with ui.row().classes("gap-1 items-baseline flex-wrap"):
             _tag(ui.link(f"See it happen: the fit lab with a rank-{s} target and a rank-{r} LoRA",
                          lessons.fit_lab_href(64, 64, r, s)).classes("text-sm"), "limits-lab-small")
-            ui.label("(its target's singular values are not all equal, so its floor differs; the lab draws it)").classes(
-                "ll-muted text-sm"
-            )
+            ui.label(
+                "(its target's singular values are not all equal, so its floor differs; the lab draws it)"
+            ).classes("ll-muted text-sm")
 
 
 def _assessment() -> None:
     with ui.card().classes("ll-lesson-card"):
         ui.label("Assessment").classes("text-lg font-semibold")
-        ui.label("Answer each question for yourself, then reveal the answer and follow the link that shows it.").classes(
-            "ll-muted"
-        )
+        ui.label(
+            "Answer each question for yourself, then reveal the answer and follow the link that shows it."
+        ).classes("ll-muted")
         for number, question in enumerate(lessons.ASSESSMENT, start=1):
             with ui.column().classes("gap-1 w-full"):
                 ui.label(f"{number}. {question.question}").classes("font-medium")
