@@ -29,7 +29,7 @@ activations in fp32, and memory-efficient attention (SDPA/flash: no s^2 terms, a
 token instead). With gradient checkpointing (one checkpoint per layer, as HF's ``gradient_checkpointing_enable``)
 only each layer's input is kept, e*s*b*h per layer (Korthikanti's "2sbh"), plus one layer's full activations
 while it is recomputed. Outside the layers: the final norm's and the output head's inputs (e*s*b*h each) and the
-fp32 logits of the loss, 4*s*b*V (Korthikanti section 4.3).
+fp32 logits of the loss, 4*s*b*V (Korthikanti section 4.3); BERT's MLM head adds its transform's tensors.
 
 Sharding over N data-parallel GPUs (ZeRO paper, figure 1): ZeRO-1 divides the optimizer states (with the master
 weights) by N, ZeRO-2 also the gradients, ZeRO-3 and FSDP (full shard) also the weights; ZeRO-3/FSDP then hold
@@ -78,6 +78,14 @@ NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)
 #: Model types whose configs use dropout: (hidden/residual dropout, attention-probability dropout).
 DROPOUT = {"gpt2": (True, True), "gpt3": (True, True), "bert": (True, True), "opt": (True, False)}
 GATED_MLP_TYPES = {"llama", "mistral", "qwen2"}
+#: Tensors of the MLP's width i that autograd keeps, by activation: exact GELU keeps its input and fc2 keeps its
+#: output (2, Korthikanti's case); ReLU keeps only its output, which is fc2's input (1; OPT); GPT-2's tanh
+#: approximation (HF ``NewGELUActivation``) keeps x, x^3's input, tanh, 0.5x and 1 + tanh products (5 with fc2's
+#: input); gated SiLU keeps gate, up, SiLU(gate) and their product (4; llama, mistral, qwen2).
+MLP_TENSORS = {"gpt2": 5, "opt": 1, "bert": 2, "gpt3": 2}
+#: Rotary embeddings (llama, mistral, qwen2): q*cos + rotate_half(q)*sin keeps Q and K before rotation and their
+#: rotated halves, 2*e*sb*(h + h_kv) more than the attention terms above.
+ROPE_TYPES = {"llama", "mistral", "qwen2"}
 OUTPUT_HEADS = ("lm_head", "embed_out", "cls.predictions.decoder")
 
 
@@ -193,6 +201,8 @@ def layer_activation_bytes(
     attention_dropout: bool = True,
     attention: str = "eager",
     lora_rank_sum: int = 0,
+    mlp_tensors: int | None = None,
+    rope: bool = False,
 ) -> int:
     """Bytes one transformer layer keeps for the backward pass (Korthikanti et al. 2022, section 4.1, generalised).
 
@@ -203,7 +213,9 @@ def layer_activation_bytes(
         residual dropout mask sbh; eager adds the softmax output e*a*s^2*b and, with attention dropout, its mask
         a*s^2*b and output e*a*s^2*b; SDPA/flash instead keeps a 4-byte log-sum-exp per head and token, 4*a*s*b;
       MLP: first-linear input e*sbh, then 2*e*sb*i (activation input and output) or, gated, 4*e*sb*i (gate and
-        up outputs, SiLU output, their product), and the residual dropout mask sbh;
+        up outputs, SiLU output, their product), and the residual dropout mask sbh; ``mlp_tensors`` overrides
+        the number of i-wide tensors (see MLP_TENSORS);
+      rotary embeddings (``rope``): 2*e*sb*(h + h_kv) for Q and K before rotation and their rotated halves;
       LoRA: the output of each adapted module's A (the input of B), e*sb*r, summed over the layer's adapters.
     """
     if attention not in ATTENTIONS:
@@ -219,7 +231,11 @@ def layer_activation_bytes(
             attn += a * s * s * b + e * a * s * s * b
     else:
         attn += 4 * a * s * b
-    mlp = e * sbh + (4 if gated_mlp else 2) * e * s * b * intermediate + mask
+    if mlp_tensors is None:
+        mlp_tensors = 4 if gated_mlp else 2
+    mlp = e * sbh + mlp_tensors * e * s * b * intermediate + mask
+    if rope:
+        attn += 2 * e * s * b * (h + kv_hidden)
     return norms + attn + mlp + e * s * b * lora_rank_sum
 
 
@@ -250,9 +266,12 @@ def _arch_facts(arch: Any) -> dict[str, Any]:
         "layers": int(arch.num_layers),
         "vocab": int(arch.vocab_size),
         "gated_mlp": gated,
+        "mlp_tensors": MLP_TENSORS.get(model_type),
+        "rope": model_type in ROPE_TYPES,
         "hidden_dropout": hidden_dropout,
         "attention_dropout": attention_dropout,
         "modules": modules,
+        "model_type": model_type,
     }
 
 
@@ -279,12 +298,15 @@ def activation_bytes(
             heads=facts["heads"], seq_len=seq_len, batch_size=batch_size, element_bytes=element_bytes,
             gated_mlp=facts["gated_mlp"], hidden_dropout=facts["hidden_dropout"],
             attention_dropout=facts["attention_dropout"], attention=attention, lora_rank_sum=rank_sum,
+            mlp_tensors=facts["mlp_tensors"], rope=facts["rope"],
         )
 
     s, b, h, layers = seq_len, batch_size, facts["hidden"], facts["layers"]
     outside = 2 * element_bytes * s * b * h + 4 * s * b * facts["vocab"]
     if facts["hidden_dropout"]:
         outside += s * b * h  # the embeddings' dropout mask
+    if facts["model_type"] == "bert":
+        outside += 3 * element_bytes * s * b * h  # the MLM head's transform: dense input, GELU in/out, LayerNorm
     outside += element_bytes * s * b * per_layer_rank.get(None, 0)
     ranks = [per_layer_rank.get(i, 0) for i in range(layers)]
     if gradient_checkpointing:
