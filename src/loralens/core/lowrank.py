@@ -19,9 +19,14 @@ def lowrank_svd(b: np.ndarray, a: np.ndarray, scaling: float = 1.0) -> tuple[np.
     q_b, r_b = np.linalg.qr(b)  # (d, r), (r, r)
     q_a, r_a = np.linalg.qr(a.T)  # (k, r), (r, r)
     # the SVD of the scaled core already carries the sign of a negative scaling in its singular vectors
-    u_core, s, vt_core = np.linalg.svd(scaling * (r_b @ r_a.T))  # (r, r) core
+    u_core, s, vt_core = np.linalg.svd(scaling * (r_b @ r_a.T), full_matrices=False)  # (r, r) core
     u = q_b @ u_core
     vt = vt_core @ q_a.T
+    r = b.shape[1]
+    if s.size < r:  # r > min(d, k): the core is smaller than r x r; pad with zero singular values
+        u = np.hstack([u, np.zeros((u.shape[0], r - s.size))])
+        vt = np.vstack([vt, np.zeros((r - s.size, vt.shape[1]))])
+        s = np.concatenate([s, np.zeros(r - s.size)])
     return u, s, vt
 
 
@@ -31,7 +36,8 @@ def singular_values(b: np.ndarray, a: np.ndarray, scaling: float = 1.0) -> np.nd
     a = np.asarray(a, dtype=np.float64)
     r_b = np.linalg.qr(b, mode="r")
     r_a = np.linalg.qr(a.T, mode="r")
-    return np.linalg.svd(abs(scaling) * (r_b @ r_a.T), compute_uv=False)
+    s = np.linalg.svd(abs(scaling) * (r_b @ r_a.T), compute_uv=False)
+    return np.concatenate([s, np.zeros(b.shape[1] - s.size)]) if s.size < b.shape[1] else s  # r > min(d, k)
 
 
 def numerical_rank(s: np.ndarray, shape: tuple[int, int], eps: float = float(np.finfo(np.float32).eps)) -> int:
