@@ -63,6 +63,7 @@ def default_sweep(rank: int, target_rank: int, d: int, k: int) -> tuple[int, ...
     return tuple(sorted(ranks))
 
 
+@common.one_blas_thread
 def run_fit(d: int = 128, k: int = 128, rank: int = 4, alpha: float = 16.0, steps: int = 400, seed: int = 0,
             target_rank: int = 8, noise: float = 0.0, lr: float = 0.03, batch: int = 64,
             sweep: Sequence[int] | None = None, progress: Progress | None = None) -> FitResult:

@@ -1,0 +1,145 @@
+"""Shared pieces of the labs: checks, seeded streams, gradients (against finite differences), Adam (against torch)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loralens.core.labs import common
+from loralens.errors import InvalidParameterError
+
+
+@pytest.mark.parametrize(
+    "call,where,text",
+    [
+        (lambda: common.check_shape(0, 8), "d", "must be from 1 to 1,024, got 0"),
+        (lambda: common.check_shape(8, 2000), "k", "must be from 1 to 1,024, got 2,000"),
+        (lambda: common.check_rank("rank", 9, 8, 16), "rank", "must be at most min(d, k) = 8, got 9"),
+        (lambda: common.check_steps(5001), "steps", "must be from 1 to 5,000, got 5,001"),
+        (lambda: common.check_seed("abc"), "seed", "must be a whole number, got 'abc'"),
+        (lambda: common.check_seed(-1), "seed", "must be from 0 to 4,294,967,295, got -1"),
+        (lambda: common.check_alpha(0), "alpha", "must be greater than 0"),
+    ],
+)
+def test_checks_name_the_parameter(call, where: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidParameterError) as info:
+        call()
+    assert info.value.where == where
+    assert info.value.message.startswith(text)
+
+
+def test_seed_text_that_is_a_number_is_accepted() -> None:
+    assert common.check_seed(" 42 ") == 42
+
+
+def test_streams_are_reproducible_and_independent() -> None:
+    a = common.rng_for(7, common.STREAM_TASK).standard_normal(5)
+    b = common.rng_for(7, common.STREAM_TASK).standard_normal(5)
+    c = common.rng_for(7, common.STREAM_DATA).standard_normal(5)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_task_target_has_the_requested_rank_and_norm() -> None:
+    task = common.make_task(40, 30, 5, 0.0, seed=3)
+    s = np.linalg.svd(task.target, compute_uv=False)
+    assert np.sum(s > 1e-10 * s[0]) == 5
+    np.testing.assert_allclose(np.linalg.norm(task.target), np.sqrt(40))
+    np.testing.assert_allclose(task.target_singular_values, s)
+    # the spectrum decays as 1/sqrt(i)
+    np.testing.assert_allclose(s[:5] / s[0], 1 / np.sqrt(np.arange(1, 6)), rtol=1e-10)
+
+
+def test_noise_makes_the_target_full_rank() -> None:
+    task = common.make_task(20, 12, 3, 0.1, seed=0)
+    s = task.target_singular_values
+    assert np.sum(s > 1e-10 * s[0]) == 12
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), r=st.integers(1, 4), scaling=st.floats(0.1, 4.0))
+def test_gradients_match_finite_differences(seed: int, r: int, scaling: float) -> None:
+    rng = np.random.default_rng(seed)
+    d, k, n = 5, 4, 3
+    a, b = rng.standard_normal((r, k)), rng.standard_normal((d, r))
+    x, y = rng.standard_normal((n, k)), rng.standard_normal((n, d))
+    _, grad_a, grad_b = common.loss_and_grads(a, b, scaling, x, y)
+    h = 1e-6
+    for param, grad in ((a, grad_a), (b, grad_b)):
+        numeric = np.zeros_like(param)
+        for index in np.ndindex(param.shape):
+            old = param[index]
+            param[index] = old + h
+            plus = common.loss_and_grads(a, b, scaling, x, y)[0]
+            param[index] = old - h
+            minus = common.loss_and_grads(a, b, scaling, x, y)[0]
+            param[index] = old
+            numeric[index] = (plus - minus) / (2 * h)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_loss_is_the_mean_squared_error() -> None:
+    rng = np.random.default_rng(0)
+    a, b, x, y = (rng.standard_normal(s) for s in ((2, 4), (3, 2), (5, 4), (5, 3)))
+    loss, _, _ = common.loss_and_grads(a, b, 0.5, x, y)
+    np.testing.assert_allclose(loss, np.mean((0.5 * x @ (b @ a).T - y) ** 2))
+
+
+def test_adam_matches_torch() -> None:
+    import torch
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(6)]
+    rates = [0.1, 0.05, 0.05, 0.02, 0.01, 0.01]
+    ours = p.copy()
+    adam = common.Adam([ours], lr=0.1)
+    theirs = torch.tensor(p, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([theirs], lr=0.1)
+    for g, lr in zip(grads, rates):
+        adam.step([g], lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        theirs.grad = torch.tensor(g, dtype=torch.float64)
+        optimizer.step()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_learning_rate_decays_from_lr_to_a_hundredth() -> None:
+    assert common.learning_rate(0.1, 0, 100) == pytest.approx(0.1)
+    assert common.learning_rate(0.1, 99, 100) == pytest.approx(0.001)
+    assert common.learning_rate(0.1, 0, 1) == pytest.approx(0.1)
+
+
+def test_single_threaded_blas_restores_the_thread_count() -> None:
+    found = common._openblas()
+    assert found is not None, "numpy's OpenBLAS was not found"
+    get, _ = found
+    before = get()
+    with common.single_threaded_blas():
+        assert get() == 1
+        with common.single_threaded_blas():
+            assert get() == 1
+        assert get() == 1
+    assert get() == before
+
+
+def test_progress_can_stop_a_run() -> None:
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        raise Stop
+
+    task = common.make_task(8, 8, 2, 0.0, 0)
+    run = common.Run(a=np.ones((2, 8)), b=np.zeros((8, 2)), scaling=1.0, target=task.target)
+    with pytest.raises(Stop):
+        common.train([run], 100, 0.01, 4, 0, progress)
+    assert seen == [(common.PROGRESS_EVERY, 100)]
+
+
+def test_downsample_keeps_first_and_last() -> None:
+    steps, values = common.downsample(np.arange(1000.0), 10)
+    assert steps[0] == 1 and steps[-1] == 1000 and values[-1] == 999.0 and len(steps) == 10
