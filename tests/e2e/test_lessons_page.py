@@ -66,3 +66,17 @@ def test_narrow_screen_keeps_the_answer_column(page, app_url: str) -> None:  # t
     assert table.get_by_text("Base parameters").is_hidden()
     # nothing on the page is wider than the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
+
+
+def test_activity_3_opens_the_full_rank_fit_lab(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/lessons")
+    page.get_by_test_id("limits-lab").click()
+    page.wait_for_url("**/labs?*")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["lab"] == ["fit"] and query["target_rank"] == query["d"] == query["k"] == ["64"]
+    # the Labs page took every parameter as given: its controls show them and it reports no URL problem
+    target = page.get_by_test_id("lab-target_rank")  # the Labs page puts its test ids on the <input>s
+    target.wait_for()
+    assert target.input_value() == "64"
+    assert page.get_by_test_id("lab-rank").input_value() == "4"
+    assert page.get_by_text("URL parameter").count() == 0
