@@ -241,3 +241,12 @@ def test_model_table_rejects_bad_parameters() -> None:
     with pytest.raises(InvalidParameterError) as info:
         lessons.compare_models(8, "q,k")
     assert info.value.where == "targets"
+
+
+@given(s=st.integers(1, 64), r=st.integers(1, 64), guess=st.floats(0, 1))
+def test_limits_checker_accepts_exactly_the_guesses_near_the_bound(s: int, r: int, guess: float) -> None:
+    verdict = check_limits_answer(repr(guess), s=s, r=r)
+    bound = math.sqrt(max(s - r, 0) / s)
+    assert verdict.correct == (abs(guess - bound) <= lessons.LIMITS_TOLERANCE)
+    if not verdict.correct:
+        assert ("too low" in verdict.message) == (guess < bound)
