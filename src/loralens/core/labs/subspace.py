@@ -150,10 +150,15 @@ def reading(result: SubspaceResult) -> str:
     diag = [phi[i, i] for i in range(min(r1, r2))]
     high = sum(1 for v in diag if v > 0.5)
     small, large = result.details
-    return (
-        f"The top right-singular direction of the rank-{r1} adapter's A lies {top:.0%} inside the rank-{r2} "
-        f"adapter's full subspace (φ(1, {r2}) = {top:.2f}; a random direction would give about "
-        f"{result.phi_random:.2f}), although the two were trained from different seeds. Along the diagonal, "
+    if result.phi_random >= 1:
+        first = (f"The rank-{r2} adapter's A spans the whole input space (k = {result.k}), so φ(i, {r2}) = 1 "
+                 f"says nothing; make k larger than {r2} to compare. ")
+    else:
+        first = (f"The top right-singular direction of the rank-{r1} adapter's A lies {top:.0%} inside the "
+                 f"rank-{r2} adapter's full subspace (φ(1, {r2}) = {top:.2f}; a random direction would give about "
+                 f"{result.phi_random:.2f}), although the two were trained from different seeds. ")
+    return first + (
+        "Along the diagonal, "
         f"{high} of the first {len(diag)} φ(i, i) exceed 0.5 (φ({len(diag)}, {len(diag)}) = {diag[-1]:.2f}): "
         f"the directions that matter for the rank-{result.target_rank} task are found by both. The amplification factor ‖ΔW‖/‖UᵀWV‖ is {small.factor:.3g} for r = {r1} "
         f"({small.delta_w_fro:.3g} / {small.projection_fro:.3g}) and {large.factor:.3g} for r = {r2}; W projected "
