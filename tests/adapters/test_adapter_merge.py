@@ -1,0 +1,160 @@
+"""merge_adapter against PEFT's merge_and_unload, shard layout preserved, and safe writing under failure."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from adapter_helpers import ADAPTERS, BASE_OF, FIXTURES, copy_adapter, reference, tree_digest
+from peft import PeftModel
+from safetensors import safe_open
+from transformers import AutoModelForCausalLM
+
+from loralens.adapters import load_adapter, merge_adapter
+from loralens.adapters import merge as merge_module
+from loralens.adapters.safetensors_io import SafetensorsFile, load_arrays, save_arrays
+from loralens.errors import AdapterError, OutputError
+
+
+def read_folder(folder: Path) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        arrays.update(load_arrays(path))
+    return arrays
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+@pytest.mark.parametrize("sharded", [False, True])
+def test_merge_equals_peft_merge_and_unload_reference(tmp_path: Path, name: str, sharded: bool) -> None:
+    base = BASE_OF[name] + ("_sharded" if sharded and BASE_OF[name] == "base_llama" else "")
+    report = merge_adapter(FIXTURES / name, FIXTURES / base, tmp_path / "merged")
+    merged, original = read_folder(tmp_path / "merged"), read_folder(FIXTURES / base)
+    ref = reference(name)
+    expected_keys = {k.removeprefix("merged/") for k in ref if k.startswith("merged/")}
+    assert set(report.merged) == expected_keys
+    for key in expected_keys:  # PEFT's merged weights (float32 bases: the same float32 arithmetic)
+        np.testing.assert_allclose(merged[key], ref[f"merged/{key}"], rtol=1e-6, atol=1e-7, err_msg=key)
+    for key, value in original.items():
+        if key not in expected_keys:
+            np.testing.assert_array_equal(merged[key], value, err_msg=key)
+    assert merged.keys() == original.keys()
+
+
+def test_shard_layout_index_and_side_files_are_kept(tmp_path: Path) -> None:
+    base = FIXTURES / "base_llama_sharded"
+    report = merge_adapter(FIXTURES / "plain", base, tmp_path / "m")
+    out = tmp_path / "m"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in base.iterdir())
+    assert (out / "model.safetensors.index.json").read_bytes() == (base / "model.safetensors.index.json").read_bytes()
+    for shard in report.shards:
+        ours, theirs = SafetensorsFile.open(out / shard), SafetensorsFile.open(base / shard)
+        assert ours.keys() == theirs.keys() and ours.metadata == theirs.metadata
+        assert {k: (v.dtype, v.shape, v.start) for k, v in ours.tensors.items()} == \
+            {k: (v.dtype, v.shape, v.start) for k, v in theirs.tensors.items()}
+        assert (out / shard).stat().st_size == (base / shard).stat().st_size
+    assert report.bytes_written == sum((base / s).stat().st_size for s in report.shards)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["plain", "gpt2", "dora"])
+def test_transformers_loads_the_merged_model_and_it_equals_peft_s(tmp_path: Path, name: str) -> None:
+    base = FIXTURES / (BASE_OF[name] + ("_sharded" if name == "plain" else ""))
+    merge_adapter(FIXTURES / name, base, tmp_path / "m")
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path / "m", dtype=torch.float32).state_dict()
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), FIXTURES / name)
+    theirs = peft.merge_and_unload().state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-6, atol=1e-7, msg=key)
+
+
+@pytest.mark.parametrize("dtype", ["BF16", "F16"])
+def test_16_bit_base_stays_16_bit_and_rounds_like_torch(tmp_path: Path, dtype: str) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    arrays = load_arrays(FIXTURES / "base_llama" / "model.safetensors")
+    save_arrays(base / "model.safetensors", arrays, {k: dtype for k in arrays})
+    merge_adapter(FIXTURES / "plain", base, tmp_path / "m")
+    torch_dtype = torch.bfloat16 if dtype == "BF16" else torch.float16
+    with safe_open(base / "model.safetensors", "pt") as f, safe_open(tmp_path / "m" / "model.safetensors", "pt") as g:
+        for module in load_adapter(FIXTURES / "plain").modules:
+            key = module.name + ".weight"
+            w = f.get_tensor(key)
+            delta = torch.from_numpy(module.b) @ torch.from_numpy(module.a) * module.scaling
+            expected = (w.float() + delta).to(torch_dtype)  # PEFT: weight.data += delta (one rounding)
+            got = g.get_tensor(key)
+            assert got.dtype == torch_dtype
+            assert torch.equal(got, expected), key
+
+
+def test_a_failure_mid_merge_leaves_nothing_that_looks_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = merge_module._write_shard
+
+    def failing(file, targets, out):  # type: ignore[no-untyped-def]
+        calls.append(out.name)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(file, targets, out)
+
+    monkeypatch.setattr(merge_module, "_write_shard", failing)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(OutputError, match="No space left on device"):
+        merge_adapter(FIXTURES / "plain", FIXTURES / "base_llama_sharded", tmp_path / "m")
+    assert len(calls) == 2
+    assert sorted(os.listdir(tmp_path)) == before  # no output, no temporary folder
+
+    def interrupted(file, targets, out):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(merge_module, "_write_shard", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        merge_adapter(FIXTURES / "plain", FIXTURES / "base_llama", tmp_path / "m")
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_existing_output_needs_force_and_inputs_are_never_touched(tmp_path: Path) -> None:
+    adapter = copy_adapter("gpt2", tmp_path / "adapter")
+    base = copy_adapter("base_gpt2", tmp_path / "base")
+    digests = tree_digest(adapter), tree_digest(base)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    with pytest.raises(OutputError, match="already exists; pass --force"):
+        merge_adapter(adapter, base, tmp_path / "out")
+    assert (tmp_path / "out" / "old.txt").exists()
+    merge_adapter(adapter, base, tmp_path / "out", force=True)
+    assert not (tmp_path / "out" / "old.txt").exists() and (tmp_path / "out" / "model.safetensors").exists()
+    for target in (base, tmp_path):
+        with pytest.raises(OutputError, match="is \\(or contains\\) the input"):
+            merge_adapter(adapter, base, target, force=True)
+    assert (tree_digest(adapter), tree_digest(base)) == digests
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "base", "out"]
+
+
+def test_base_that_does_not_fit_the_adapter(tmp_path: Path) -> None:
+    with pytest.raises(AdapterError) as info:
+        merge_adapter(FIXTURES / "gpt2", FIXTURES / "base_llama", tmp_path / "m")
+    assert "has no weight 'transformer.h.0.attn.c_attn.weight'" in info.value.message
+    base = tmp_path / "base"
+    base.mkdir()
+    arrays = load_arrays(FIXTURES / "base_llama" / "model.safetensors")
+    arrays["model.layers.0.self_attn.q_proj.weight"] = arrays["model.layers.0.self_attn.q_proj.weight"][:, :16]
+    save_arrays(base / "model.safetensors", arrays)
+    with pytest.raises(AdapterError) as info:
+        merge_adapter(FIXTURES / "plain", base, tmp_path / "m")
+    assert info.value.where == f"{base / 'model.safetensors'}: model.layers.0.self_attn.q_proj.weight"
+    assert "base shape [32, 16] does not match the adapter's [32, 32]" in info.value.message
+    index = tmp_path / "idx"
+    index.mkdir()
+    (index / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "../escape.safetensors"}}))
+    with pytest.raises(AdapterError, match="is not a file beside the index"):
+        merge_adapter(FIXTURES / "plain", index, tmp_path / "m")
+    (base / "pytorch_model.bin").write_bytes(b"x")
+    (base / "model.safetensors").unlink()
+    with pytest.raises(AdapterError, match="pickle"):
+        merge_adapter(FIXTURES / "plain", base, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
