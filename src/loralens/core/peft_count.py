@@ -160,6 +160,7 @@ class LoraCount:
     dora_params: int = 0  # magnitude vectors
     bias_params: int = 0  # base-model biases made trainable by the bias mode
     target_modules: tuple[str, ...] | str = ()  # the targets used (PEFT's default when the spec had None)
+    num_modules: int = 0  # adapted modules (also when ``modules`` was not built)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +227,18 @@ def _module_names_hint(arch: Architecture) -> str:
     return ", ".join(leaves)
 
 
-def count_lora(arch: Architecture, spec: LoraConfigSpec) -> LoraCount:
-    """Count LoRA's trainable parameters on ``arch`` exactly as PEFT's get_peft_model would."""
+def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool = True) -> LoraCount:
+    """Count LoRA's trainable parameters on ``arch`` exactly as PEFT's get_peft_model would.
+
+    ``with_modules=False`` skips building the per-module tuple (``modules`` is then empty): the same totals about
+    three times faster, for sweeps over many settings.
+    """
     targets = resolve_targets(arch, spec)
     match = _matcher(arch, spec, targets)
     dora, bias_mode = spec.use_dora, spec.bias
     rank_pattern, alpha_pattern = spec.rank_pattern, spec.alpha_pattern
     modules: list[ModuleCount] = []
-    lora_total = dora_total = adapted_bias = 0
+    lora_total = dora_total = adapted_bias = matched = 0
     for m in arch.linear_modules:
         if not match(m):
             continue
@@ -245,10 +250,12 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec) -> LoraCount:
         lora_total += lora
         dora_total += magnitude
         adapted_bias += bias
-        scaling = alpha / math.sqrt(r) if spec.use_rslora else alpha / r
-        modules.append(ModuleCount(m.name, m.in_features, m.out_features, r, alpha, scaling,
-                                   lora + magnitude + bias, m.layer))
-    if not modules:
+        matched += 1
+        if with_modules:
+            scaling = alpha / math.sqrt(r) if spec.use_rslora else alpha / r
+            modules.append(ModuleCount(m.name, m.in_features, m.out_features, r, alpha, scaling,
+                                       lora + magnitude + bias, m.layer))
+    if not matched:
         shown = list(targets) if isinstance(targets, tuple) else targets
         message = f"Target modules {shown} not found in the base model. Please check the target modules and try again."
         if spec.layers_to_transform is not None:
@@ -270,6 +277,7 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec) -> LoraCount:
         dora_params=dora_total,
         bias_params=bias_total,
         target_modules=targets,
+        num_modules=matched,
     )
 
 

@@ -1,0 +1,85 @@
+"""Write tests/fixtures/peft_counts.json: what transformers and PEFT report for every preset, at full size.
+
+For each preset in loralens.core.architectures.PRESET_CONFIGS the model is built by transformers on the meta device
+(no weights, no download; GPT-3 175B as an OPT model with GPT-3's dimensions), then for each LoRA setting of
+tests/oracle/_peft_oracle.lora_grid it is wrapped by peft.get_peft_model and PEFT's own numbers are recorded:
+get_nb_trainable_parameters() (trainable, all) and, per LoRA layer, r, scaling and trainable parameters (as a digest).
+tests/core/test_peft_count.py compares loralens against this file without torch.
+
+    .venv/bin/python scripts/generate_peft_count_fixtures.py [--only HF_ID ...] [--out PATH]
+
+Needs torch (CPU wheel), transformers and peft (the test extras). Takes a few minutes (PEFT's wrapping of the
+70B and 175B models dominates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "oracle"))
+
+from _peft_oracle import (  # noqa: E402
+    GPT3_AS_OPT_NAMES,
+    build_meta_model,
+    digest,
+    hf_config_dict,
+    lora_grid,
+    model_facts,
+    module_lines,
+    peft_count,
+    rename_targets,
+)
+
+from loralens.core.architectures import PRESETS  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", help="only these preset ids (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "peft_counts.json"))
+    args = parser.parse_args(argv)
+    out = {
+        "generated_by": "scripts/generate_peft_count_fixtures.py",
+        "versions": {name: version(name) for name in ("torch", "transformers", "peft")},
+        "presets": {},
+    }
+    for hf_id, arch in PRESETS.items():
+        if args.only and hf_id not in args.only:
+            continue
+        rename = GPT3_AS_OPT_NAMES if arch.model_type == "gpt3" else None
+        config = hf_config_dict(hf_id)
+        start = time.perf_counter()
+        facts = model_facts(build_meta_model(config))
+        cases = []
+        for kwargs in lora_grid(arch):
+            result = peft_count(build_meta_model(config), rename_targets(kwargs, rename or {}))
+            cases.append({
+                "lora_config": kwargs,
+                "trainable": result["trainable"],
+                "total": result["total"],
+                "num_modules": len(result["modules"]),
+                "modules_digest": digest(module_lines(result["modules"], rename)),
+            })
+        out["presets"][hf_id] = {"oracle_config": config, **facts, "cases": cases}
+        print(f"{hf_id}: {facts['total']:,} params, {len(cases)} LoRA cases, {time.perf_counter() - start:.1f} s",
+              flush=True)
+    path = Path(args.out)
+    if args.only and path.exists():  # update only the presets asked for
+        previous = json.loads(path.read_text())
+        previous["presets"].update(out["presets"])
+        previous["versions"] = out["versions"]
+        out = previous
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
