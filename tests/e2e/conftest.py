@@ -34,7 +34,7 @@ LOCAL_HOSTS = {"127.0.0.1"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "/e2e/" in str(item.fspath):
+        if "/e2e/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
 
 

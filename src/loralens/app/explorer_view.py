@@ -196,7 +196,7 @@ def rank_thickness(r: int, d: int, k: int, side: float) -> float:
     m = min(d, k)
     if m <= 1:
         return side
-    return max(2.0, side * math.log1p(r) / math.log1p(m))
+    return max(2.0, min(side, side * math.log1p(r) / math.log1p(m)))
 
 
 def _w_box(d: int, k: int) -> tuple[float, float]:

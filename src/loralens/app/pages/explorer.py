@@ -80,6 +80,8 @@ class ExplorerPage:
         self.embed = embed
         self.trained = False
         self._syncing = False
+        self._matrices_key: tuple | None = None  # what the heatmaps show now
+        self._matrices_timer: ui.timer | None = None
         with page_frame("Explorer", embed):
             self.url_message = ui.label("; ".join(messages)).classes("ll-warn").props('role="alert" data-testid="url-message"')
             self.url_message.set_visibility(bool(messages))
@@ -103,11 +105,13 @@ class ExplorerPage:
             self.rank_slider = (
                 ui.slider(min=1, max=min(s.d, s.k), step=1, value=s.r, on_change=lambda e: self._set(r=e.value))
                 .props('data-testid="rank" label aria-label="rank r"')
+                .mark("rank")
                 .classes("grow")
             )
             self.rank_input = (
                 ui.number(value=s.r, min=1, precision=0, step=1, on_change=lambda e: self._typed("r", e.value))
                 .props('dense outlined data-testid="rank-input" aria-label="rank r (exact)"')
+                .mark("rank-input")
                 .classes("w-28")
             )
         self.d_slider, self.d_input = self._dimension_row("d", "d (out)", s.d)
@@ -129,7 +133,7 @@ class ExplorerPage:
             )
             self.rule = ui.toggle(
                 {False: "α/r", True: "α/√r (rsLoRA)"}, value=s.rslora, on_change=lambda e: self._set(rslora=e.value)
-            ).props('dense no-caps data-testid="rslora"')
+            ).props('dense no-caps data-testid="rslora"').mark("rslora")
         with ui.row().classes("w-full items-center gap-2 no-wrap"):
             self.target_input = (
                 ui.number("savings target %", value=s.target, min=1, max=99.999, step=0.5,
@@ -153,6 +157,7 @@ class ExplorerPage:
                 ui.number(value=value, min=1, max=MAX_DIM, precision=0, step=1,
                           on_change=lambda e: self._typed(name, e.value))
                 .props(f'dense outlined data-testid="{name}-input" aria-label="{label} (exact)"')
+                .mark(f"{name}-input")
                 .classes("w-28")
             )
         if name == "k":
@@ -202,7 +207,7 @@ class ExplorerPage:
                     {False: "at initialisation (B = 0)", True: "after training"},
                     value=False,
                     on_change=lambda e: self._set_trained(e.value),
-                ).props('dense no-caps data-testid="trained"')
+                ).props('dense no-caps data-testid="trained"').mark("trained")
             self.matrices_hint = ui.row().classes("w-full items-center gap-2")
             with self.matrices_hint:
                 self.matrices_hint_label = ui.label("").classes("text-sm")
@@ -236,7 +241,11 @@ class ExplorerPage:
                 ui.link("Watch it happen in the fit lab →", "/labs?lab=fit").classes("text-sm")
         with ui.card().classes("w-full p-3"):
             ui.label("Benefits, with this layer's numbers").classes("text-base font-semibold")
-            self.benefits = ui.column().classes("w-full gap-1 text-sm")
+            self.benefit_labels: list[tuple[ui.label, ui.label]] = []
+            with ui.column().classes("w-full gap-1 text-sm"):
+                for _ in range(4):
+                    with ui.row().classes("gap-1 no-wrap items-baseline"):
+                        self.benefit_labels.append((ui.label("").classes("font-semibold whitespace-nowrap"), ui.label("")))
 
     # ------------------------------------------------------------------------------------------ events
 
@@ -302,6 +311,13 @@ class ExplorerPage:
         self.trained = trained
         self._render_matrices(build_view(self.state))
 
+    def _schedule_matrices(self, view: ExplorerView) -> None:
+        """Redraw the heatmaps once the controls rest for 120 ms: numbers and diagram stay live while dragging,
+        and the 20,000 heatmap cells are sent once rather than on every slider step."""
+        if self._matrices_timer is not None:
+            self._matrices_timer.cancel()
+        self._matrices_timer = ui.timer(0.12, lambda: self._render_matrices(view), once=True)
+
     # ------------------------------------------------------------------------------------------ render
 
     def render(self) -> None:
@@ -340,7 +356,10 @@ class ExplorerPage:
         _set_chart(self.growth, view.growth_option)
         _set_chart(self.rank_chart, view.rank_option)
         self._render_text(view)
-        self._render_matrices(view)
+        if self._matrices_key is None:
+            self._render_matrices(view)  # first paint: at once
+        else:
+            self._schedule_matrices(view)
         ui.navigate.history.replace("/?" + to_query(SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
 
     def _render_text(self, view: ExplorerView) -> None:
@@ -352,23 +371,25 @@ class ExplorerPage:
             f"B ({c.d:,} × {c.r:,}) and A ({c.r:,} × {c.k:,}): {c.lora:,} parameters, {view.ratio_text} of full "
             f"fine-tuning. The seed lesson's case is d = k = 4096, r = 8: 16,777,216 against 65,536 (0.39%)."
         )
-        self.benefits.clear()
-        with self.benefits:
-            for title, text in view.benefits:
-                with ui.row().classes("gap-1 no-wrap items-baseline"):
-                    ui.label(f"{title}.").classes("font-semibold whitespace-nowrap")
-                    ui.label(text)
+        for (title_label, text_label), (title, text) in zip(self.benefit_labels, view.benefits):
+            title_label.set_text(f"{title}.")
+            text_label.set_text(text)
 
     def _render_matrices(self, view: ExplorerView) -> None:
         self.matrices.set_visibility(view.small)
         self.matrices_hint.set_visibility(not view.small)
         if not view.small:
+            self._matrices_key = ()
             self.matrices_hint_label.set_text(
                 f"Heatmaps of the actual values are drawn for d, k ≤ {SMALL_MATRIX_LIMIT} "
                 f"(this layer has {view.count.full:,} entries)."
             )
             return
-        s = self.state
+        s = view.state
+        key = (s.d, s.k, s.r, s.alpha, s.rslora, self.trained)
+        if key == self._matrices_key:
+            return
+        self._matrices_key = key
         layer = small_layer(s.d, s.k, s.r, s.alpha, s.rslora, trained=self.trained)
         limit = float(max(abs(layer.w).max(), abs(layer.merged).max()))
         for chart, (matrix, title) in zip(
