@@ -158,3 +158,14 @@ def test_base_that_does_not_fit_the_adapter(tmp_path: Path) -> None:
     with pytest.raises(AdapterError, match="pickle"):
         merge_adapter(FIXTURES / "plain", base, tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", ["plain", "gpt2", "dora", "patterns"])
+def test_merging_in_small_row_blocks_gives_the_same_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             name: str) -> None:
+    monkeypatch.setattr(merge_module, "CHUNK_BYTES", 300)  # a couple of rows per block, odd on purpose
+    base = FIXTURES / BASE_OF[name]
+    merge_adapter(FIXTURES / name, base, tmp_path / "m")
+    merged, ref = read_folder(tmp_path / "m"), reference(name)
+    for key in (k for k in ref if k.startswith("merged/")):
+        np.testing.assert_allclose(merged[key.removeprefix("merged/")], ref[key], rtol=1e-6, atol=1e-7, err_msg=key)

@@ -1,8 +1,8 @@
 """Merge an adapter into its base model's safetensors: W' = W + s·B A for every adapted weight, shard by shard.
 
 Same key names, dtypes and shard layout (and the index file) as the base. Each output shard is streamed: its
-header is the input's (shapes and dtypes do not change), then each tensor is copied or merged one at a time, so
-memory stays near one tensor plus the memory-mapped input shard. fan_in_fan_out (GPT-2 Conv1D) and embeddings get
+header is the input's (shapes and dtypes do not change), then each tensor is copied, or merged a block of rows at
+a time, so memory stays near one block (~16 MB of float32), far below one shard. fan_in_fan_out (GPT-2 Conv1D) and embeddings get
 ΔW transposed, as PEFT's get_delta_weight does. DoRA (linear) follows PEFT's merge: W' = m / ‖W + ΔW‖_row · (W + ΔW).
 """
 
@@ -18,7 +18,14 @@ import numpy as np
 
 from loralens.adapters.atomic import atomic_output_dir, check_output
 from loralens.adapters.peft_format import PICKLE_SUFFIXES, PREFIX, Adapter, AdapterModule, _refuse_pickle, load_adapter
-from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile, encode, header_bytes
+from loralens.adapters.safetensors_io import (
+    DTYPES,
+    FLOAT_DTYPES,
+    SafetensorsFile,
+    bf16_bits_to_float32,
+    encode,
+    header_bytes,
+)
 from loralens.errors import AdapterError
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -104,21 +111,33 @@ def _base_key(module: AdapterModule, keys: set[str], where: str) -> str:
     raise AdapterError(f"adapted module {module.name!r} has no weight {exact!r} in the base model", where=where)
 
 
-def merged_weight(module: AdapterModule, weight: np.ndarray) -> np.ndarray:
-    """W + ΔW in the base orientation (float32 for 16/32-bit bases, float64 for float64)."""
-    work = np.float64 if weight.dtype == np.float64 else np.float32
-    a = module.a.astype(work, copy=False)
-    b = module.b.astype(work, copy=False)
-    delta = (b @ a) * work(module.scaling)  # (out, in)
-    transposed = module.fan_in_fan_out or module.kind == "embedding"
+def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int) -> np.ndarray:
+    """Rows ``row_start:row_start+len(rows)`` of W + ΔW in the base orientation (float32 for 16/32-bit bases,
+    float64 for float64). For DoRA on a fan_in_fan_out weight, ``rows`` must be the whole weight."""
+    work = np.float64 if rows.dtype == np.float64 else np.float32
+    stop = row_start + rows.shape[0]
+    a = module.a.astype(work, copy=False)  # (r, in)
+    b = module.b.astype(work, copy=False)  # (out, r)
+    scaling = work(module.scaling)
+    w = rows.astype(work, copy=False)
+    if module.fan_in_fan_out or module.kind == "embedding":  # stored (in, out): rows index the inputs
+        delta = ((b @ a[:, row_start:stop]) * scaling).T  # (rows, out)
+    else:  # stored (out, in): rows index the outputs
+        delta = (b[row_start:stop] @ a) * scaling  # (rows, in)
     if module.magnitude is None:
-        return weight.astype(work, copy=False) + (delta.T if transposed else delta)
+        return w + delta
     if module.kind == "embedding":
         raise AdapterError("merging a DoRA embedding is not supported", where=module.key)
-    natural = (weight.T if module.fan_in_fan_out else weight).astype(work) + delta  # (out, in)
-    norm = np.linalg.norm(natural, axis=1)  # (out,)
-    merged = (module.magnitude.astype(work) / norm)[:, None] * natural
-    return merged.T if module.fan_in_fan_out else merged
+    natural = w + delta
+    magnitude = module.magnitude.astype(work)
+    if module.fan_in_fan_out:  # natural (out, in) is the transpose: norms over columns of the stored weight
+        return natural * (magnitude / np.linalg.norm(natural, axis=0))[None, :]
+    return natural * (magnitude[row_start:stop] / np.linalg.norm(natural, axis=1))[:, None]
+
+
+def merged_weight(module: AdapterModule, weight: np.ndarray) -> np.ndarray:
+    """The whole W + ΔW in the base orientation (see merged_rows)."""
+    return merged_rows(module, weight, 0)
 
 
 def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out_dir: str | Path, *,
@@ -177,21 +196,41 @@ def _copy_side_files(base: BaseModel, temp: Path) -> None:
             shutil.copyfile(item, temp / item.name)
 
 
+CHUNK_BYTES = 16 << 20  # rows are merged and copied in pieces of about this size
+
+
 def _write_shard(file: SafetensorsFile, targets: dict[str, AdapterModule], out: Path) -> int:
-    """Stream one shard: the same header, then each tensor copied or merged, one at a time."""
+    """Stream one shard: the same header, then each tensor copied or merged piece by piece.
+
+    The input is read with plain file reads (not a memory map), so the process holds about one piece at a time.
+    """
     infos = sorted(file.tensors.values(), key=lambda t: (t.start, t.name))
     head = header_bytes([(t.name, t.dtype, t.shape) for t in infos], file.metadata)
     total = len(head)
-    with open(out, "wb") as stream:
+    with open(file.label, "rb") as source, open(out, "wb") as stream:
         stream.write(head)
         for info in infos:
-            if info.name in targets:
-                weight = file.array(info.name)
-                data = encode(merged_weight(targets[info.name], weight), info.dtype).data
-                del weight
+            source.seek(info.start)
+            module = targets.get(info.name)
+            if module is None:
+                left = info.nbytes
+                while left:
+                    piece = source.read(min(left, CHUNK_BYTES))
+                    if not piece:
+                        raise AdapterError("file changed while merging (shorter than its header says)",
+                                           where=file.where(info.name))
+                    stream.write(piece)
+                    left -= len(piece)
             else:
-                data = file.raw(info.name)
-            stream.write(memoryview(data))  # type: ignore[arg-type]
+                rows, cols = info.shape
+                stored = DTYPES[info.dtype]
+                whole = module.magnitude is not None and module.fan_in_fan_out
+                step = rows if whole else max(1, CHUNK_BYTES // max(1, cols * 4))
+                for row in range(0, rows, step):
+                    count = min(step, rows - row)
+                    data = source.read(count * cols * stored.itemsize)
+                    bits = np.frombuffer(data, dtype=stored).reshape(count, cols)
+                    values = bf16_bits_to_float32(bits) if info.dtype == "BF16" else bits
+                    stream.write(memoryview(encode(merged_rows(module, values, row), info.dtype).data))
             total += info.nbytes
-            del data
     return total
