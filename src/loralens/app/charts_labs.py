@@ -14,6 +14,7 @@ from loralens.core.labs.common import downsample
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#F0E442"]
 LOG_FLOOR = 1e-12  # a log axis cannot show 0: values below this are drawn at it
 CURVE_POINTS = 300
+EXP_FORMATTER = "v => Number(v).toExponential(0)"  # a JavaScript function (NiceGUI evaluates ':' keys)
 
 
 def _base(title: str) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def loss_curves(curves: Sequence[tuple[str, Sequence[float]]], highlight: str | 
     """Loss against step for several runs; the highlighted run is drawn thicker."""
     options = _base(title)
     options["xAxis"] = {"type": "value", "name": "step", "nameLocation": "middle", "nameGap": 24, "min": 1}
-    options["yAxis"] = {"type": "log", "name": "loss", "axisLabel": {"formatter": "{value}"}}
+    options["yAxis"] = {"type": "log", "name": "loss", "axisLabel": {":formatter": EXP_FORMATTER}}
     series = []
     for i, (name, curve) in enumerate(curves):
         thick = name == highlight
@@ -82,4 +83,63 @@ def error_vs_rank(ranks: Sequence[int], final: Sequence[float], optimal: Sequenc
                        "data": [{"coord": [str(rank), round(float(final[list(ranks).index(rank)]), 6)],
                                  "value": f"r={rank}"}]} if rank in ranks else {}},
     ]
+    return options
+
+
+def _sig(value: float, digits: int = 4) -> float:
+    return float(f"{float(value):.{digits}g}")
+
+
+def grouped_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]],
+                 y_name: str = "", log: bool = False) -> dict[str, Any]:
+    """Bars of several named series over the same categories (colours given per series)."""
+    options = _base(title)
+    options["tooltip"] = {"trigger": "axis", "axisPointer": {"type": "shadow"}}
+    options["xAxis"] = {"type": "category", "data": list(categories),
+                        "axisLabel": {"interval": 0, "rotate": 20 if len(categories) > 2 else 0}}
+    options["yAxis"] = {"type": "log" if log else "value", "name": y_name}
+    if log:
+        options["yAxis"]["axisLabel"] = {":formatter": EXP_FORMATTER}
+    options["series"] = [
+        {"name": name, "type": "bar", "color": color,
+         "data": [max(_sig(v), LOG_FLOOR) if log else _sig(v) for v in values],
+         "label": {"show": not log and len(categories) <= 2, "position": "top", "fontSize": 10}}
+        for name, values, color in series
+    ]
+    return options
+
+
+def init_gradients(schemes: Sequence[str], grad_a: Sequence[float], grad_b: Sequence[float]) -> dict[str, Any]:
+    return grouped_bars("Gradient norms at step 0", schemes,
+                        [("‖∂loss/∂A‖", grad_a, COLORS["a"]), ("‖∂loss/∂B‖", grad_b, COLORS["b"])], "norm")
+
+
+def init_start(schemes: Sequence[str], delta: Sequence[float], change: Sequence[float]) -> dict[str, Any]:
+    """‖ΔW‖ at step 0 (left axis) and the relative change of the outputs (right axis) per scheme."""
+    options = grouped_bars("At step 0: adapter size and output change", schemes,
+                           [("‖s·B·A‖_F", delta, COLORS["delta"])], "‖ΔW‖")
+    options["yAxis"] = [{"type": "value", "name": "‖ΔW‖"},
+                        {"type": "value", "name": "output change %", "position": "right"}]
+    options["grid"]["right"] = 48
+    options["series"].append({"name": "output change (%)", "type": "bar", "yAxisIndex": 1, "color": COLORS["full"],
+                              "data": [round(100 * float(v), 6) for v in change]})
+    return options
+
+
+def phi_heatmap(phi: Sequence[Sequence[float]], rank: int, rank_large: int) -> dict[str, Any]:
+    """φ(i, j) as the paper's Figure 3: i = 1..rank down, j = 1..rank_large across; 0 dark, 1 light."""
+    data = [[j, i, round(float(v), 4)] for i, row in enumerate(phi) for j, v in enumerate(row)]
+    options = _base(f"Subspace similarity φ(i, j) of A (r={rank}) and A (r={rank_large})")
+    options["tooltip"] = {"position": "top"}
+    options["grid"] = {"left": 40, "right": 16, "top": 40, "bottom": 80}
+    options["xAxis"] = {"type": "category", "name": "j", "nameLocation": "middle", "nameGap": 22,
+                        "data": [str(j) for j in range(1, rank_large + 1)]}
+    options["yAxis"] = {"type": "category", "name": "i", "inverse": True,
+                        "data": [str(i) for i in range(1, rank + 1)]}
+    options["visualMap"] = {"min": 0, "max": 1, "calculable": False, "orient": "horizontal", "left": "center",
+                            "bottom": 0, "itemHeight": 120, "precision": 1, "text": ["1", "0"],
+                            # viridis end points and middle: readable without relying on red/green
+                            "inRange": {"color": ["#440154", "#21918c", "#fde725"]}}
+    options["series"] = [{"name": "φ", "type": "heatmap", "data": data, "progressive": 0}]
+    options.pop("legend")
     return options

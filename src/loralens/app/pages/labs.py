@@ -16,7 +16,7 @@ from fastapi import Request
 from nicegui import background_tasks, run, ui
 
 from loralens.app import charts_labs
-from loralens.app.layout import error_label, page_frame, show_message
+from loralens.app.layout import COLORS, error_label, page_frame, show_message
 from loralens.app.url_state import Param, parse_query, to_query
 from loralens.core.labs import LABS, READINGS
 from loralens.core.labs.common import MAX_BATCH, MAX_DIM, MAX_NOISE, MAX_SEED, MAX_STEPS
@@ -42,6 +42,7 @@ PARAMS: dict[str, tuple[type, float, float, str]] = {
     "steps": (int, 1, MAX_STEPS, "steps"),
     "lr": (float, 1e-6, 1.0, "learning rate"),
     "batch": (int, 1, MAX_BATCH, "batch"),
+    "repeats": (int, 1, 100, "timing repeats"),
     "seed": (int, 0, MAX_SEED, "seed"),
 }
 DEBOUNCE_SECONDS = 0.25
@@ -201,8 +202,64 @@ def _fit_charts(result: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _init_charts(result: Any) -> list[dict[str, Any]]:
+    res = [result.results[name] for name in result.schemes]
+    return [
+        charts_labs.init_gradients(result.schemes, [r.grad_a_norm_at_init for r in res],
+                                   [r.grad_b_norm_at_init for r in res]),
+        charts_labs.init_start(result.schemes, [r.delta_w_fro_at_init for r in res],
+                               [r.output_change_at_init for r in res]),
+        charts_labs.loss_curves([(name, r.loss) for name, r in zip(result.schemes, res)], highlight="default"),
+    ]
+
+
+def _merge_charts(result: Any) -> list[dict[str, Any]]:
+    r = result
+    lora, full, merged, unmerged = COLORS["lora"], COLORS["full"], COLORS["merged"], COLORS["b"]
+    return [
+        charts_labs.grouped_bars("Inference cost per token", ["FLOPs (= 2 × multiply-adds)"],
+                                 [("merged W'", [r.flops_per_token_merged], merged),
+                                  ("unmerged W + s·B·A", [r.flops_per_token_unmerged], unmerged)], "FLOPs"),
+        charts_labs.grouped_bars(f"Measured time for {r.batch} tokens (median of {r.repeats})", ["milliseconds"],
+                                 [("merged W'", [r.seconds_merged * 1e3], merged),
+                                  ("unmerged W + s·B·A", [r.seconds_unmerged * 1e3], unmerged)], "ms"),
+        charts_labs.grouped_bars("Training-time cost (log scale)",
+                                 ["trainable params", "gradient bytes", "Adam state bytes"],
+                                 [("LoRA", [r.trainable_params_lora, r.gradient_bytes_lora,
+                                            r.adam_state_bytes_lora], lora),
+                                  ("full fine-tuning", [r.trainable_params_full, r.gradient_bytes_full,
+                                                        r.adam_state_bytes_full], full)], log=True),
+        charts_labs.grouped_bars(f"Round-off ({r.dtype}, log scale)",
+                                 ["merged vs unmerged outputs", "swap back to W"],
+                                 [("max |difference|", [r.merged_vs_unmerged_max_abs_diff,
+                                                        r.swap_back_max_abs_diff], COLORS["delta"]),
+                                  ("largest |value| × ε", [r.output_max_abs * r.float_eps,
+                                                           r.weight_max_abs * r.float_eps], COLORS["frozen"])],
+                                 log=True),
+    ]
+
+
+def _subspace_charts(result: Any) -> list[dict[str, Any]]:
+    small, large = result.details
+    return [
+        charts_labs.phi_heatmap(result.phi, result.rank, result.rank_large),
+        charts_labs.grouped_bars("Amplification: ‖ΔW‖ vs W on ΔW's directions",
+                                 [f"r = {small.rank}", f"r = {large.rank}"],
+                                 [("‖ΔW‖_F", [small.delta_w_fro, large.delta_w_fro], COLORS["delta"]),
+                                  ("‖UᵀWV‖_F", [small.projection_fro, large.projection_fro], COLORS["a"]),
+                                  ("W on random directions", [small.random_projection_fro,
+                                                              large.random_projection_fro], COLORS["frozen"]),
+                                  ("W on its top directions", [small.w_top_projection_fro,
+                                                               large.w_top_projection_fro], COLORS["full"])]),
+        charts_labs.loss_curves([(f"r={result.rank}", result.loss), (f"r={result.rank_large}", result.loss_large)]),
+    ]
+
+
 CHARTS: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
     "fit": _fit_charts,
+    "init": _init_charts,
+    "merge": _merge_charts,
+    "subspace": _subspace_charts,
 }
 
 

@@ -67,18 +67,21 @@ class MergeResult:
         return asdict(self)
 
 
-def _median_seconds(function: Any, repeats: int) -> float:
-    times = []
+def _median_seconds(first: Any, second: Any, repeats: int) -> tuple[float, float]:
+    """Median wall time of two functions, timed in alternation so that a busy moment hits both alike."""
+    first(), second()  # warm up caches and BLAS buffers
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for function, out in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            function()
+            out.append(time.perf_counter() - start)
+    return float(np.median(times[0])), float(np.median(times[1]))
 
 
 @common.one_blas_thread
 def run_merge(d: int = 512, k: int = 512, rank: int = 8, alpha: float = 16.0, seed: int = 0, batch: int = 256,
-              repeats: int = 5, progress: Progress | None = None) -> MergeResult:
+              repeats: int = 15, progress: Progress | None = None) -> MergeResult:
     """Compare merged and unmerged inference, swap two adapters, and count the cost of each."""
     d, k = common.check_shape(d, k)
     rank = common.check_rank("rank", rank, d, k)
@@ -109,10 +112,10 @@ def run_merge(d: int = 512, k: int = 512, rank: int = 8, alpha: float = 16.0, se
     w_other = merge(back, b2, a2, s)
     back = unmerge(w_other, b2, a2, s)
 
-    seconds_unmerged = _median_seconds(lambda: forward(w, b1, a1, s, x), repeats)
     if progress is not None:
         progress(2, 3)
-    seconds_merged = _median_seconds(lambda: x @ w_merged.T, repeats)
+    seconds_unmerged, seconds_merged = _median_seconds(lambda: forward(w, b1, a1, s, x), lambda: x @ w_merged.T,
+                                                       repeats)
     if progress is not None:
         progress(3, 3)
 

@@ -1,0 +1,140 @@
+"""The Labs page in-process (NiceGUI's user fixture): URL state, runs off the event loop, messages, supersession."""
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from loralens.app.pages.labs import lab_url, parse_state, schema
+from loralens.core.labs import LABS
+
+WAIT = 200  # retries of 0.1 s: a run at these sizes takes well under a second, but the machine may be busy
+
+
+def _set(user: User, marker: str, value: object) -> None:
+    element = next(iter(user.find(marker=marker).elements))
+    element.value = value
+
+
+def _markdown_text(user: User) -> str:
+    element = next(iter(user.find(marker="lab-reading").elements))
+    assert isinstance(element, ui.markdown)
+    return element.content
+
+
+async def test_lessons_link_opens_the_fit_lab_with_its_parameters(user: User) -> None:
+    await user.open("/labs?lab=fit&d=32&k=32&rank=4&target_rank=32&steps=60")
+    await user.should_see("A rank-4 LoRA trained for 60 Adam steps", retries=WAIT)
+    assert next(iter(user.find(marker="lab-target_rank").elements)).value == 32
+    await user.should_not_see("URL parameter")
+
+
+async def test_changing_a_control_reruns_the_lab(user: User) -> None:
+    await user.open("/labs?lab=fit&d=24&k=24&rank=2&target_rank=4&steps=40")
+    await user.should_see("A rank-2 LoRA", retries=WAIT)
+    _set(user, "lab-rank", 4)
+    await user.should_see("A rank-4 LoRA", retries=WAIT)
+    await user.should_see("r = 4 ≥ s = 4", retries=WAIT)
+
+
+@pytest.fixture
+def recorded_fit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, str]]:
+    """Wrap the fit lab so that each run records its parameters and how it ended."""
+    import functools
+
+    from loralens.app.pages import labs as labs_page
+
+    calls: list[tuple[dict, str]] = []
+    original = labs_page.LABS["fit"]
+
+    @functools.wraps(original)
+    def wrapper(**kwargs):  # type: ignore[no-untyped-def]
+        record = ({k: v for k, v in kwargs.items() if k != "progress"}, "running")
+        calls.append(record)
+        try:
+            result = original(**kwargs)
+        except Exception as error:
+            calls[calls.index(record)] = (record[0], type(error).__name__)
+            raise
+        calls[calls.index(record)] = (record[0], "finished")
+        return result
+
+    monkeypatch.setitem(labs_page.LABS, "fit", wrapper)
+    return calls
+
+
+async def test_quick_changes_start_only_the_last_run(user: User, recorded_fit: list) -> None:
+    await user.open("/labs?lab=fit&d=24&k=24&rank=2&target_rank=4&steps=40")
+    await user.should_see("A rank-2 LoRA", retries=WAIT)
+    _set(user, "lab-rank", 1)
+    _set(user, "lab-rank", 3)
+    await user.should_see("A rank-3 LoRA", retries=WAIT)
+    assert [call[0]["rank"] for call in recorded_fit] == [2, 3]
+
+
+async def test_a_running_run_is_stopped_by_a_newer_change(user: User, recorded_fit: list) -> None:
+    await user.open("/labs?lab=fit&d=128&k=128&rank=2&target_rank=4&steps=5000")
+    for _ in range(WAIT):  # wait until the long run has started in its worker thread
+        if recorded_fit:
+            break
+        await user.should_see("running…")
+    _set(user, "lab-steps", 20)
+    await user.should_see("A rank-2 LoRA trained for 20 Adam steps", retries=WAIT)
+    assert [(call[0]["steps"], call[1]) for call in recorded_fit] == [(5000, "Superseded"), (20, "finished")]
+
+
+async def test_bad_parameter_is_shown_beside_the_controls(user: User) -> None:
+    await user.open("/labs?lab=fit&d=16&k=16&rank=2&target_rank=2&steps=20")
+    await user.should_see("A rank-2 LoRA", retries=WAIT)
+    _set(user, "lab-rank", 40)
+    await user.should_see("rank: must be at most min(d, k) = 16, got 40", retries=WAIT)
+    assert _markdown_text(user) == ""  # no stale reading beside the error
+    _set(user, "lab-rank", 3)
+    await user.should_see("A rank-3 LoRA", retries=WAIT)
+    await user.should_not_see("must be at most")
+
+
+async def test_bad_url_values_are_reported(user: User) -> None:
+    await user.open("/labs?lab=fit&d=16&k=16&rank=2&target_rank=2&steps=20&seed=abc&d=5000")
+    await user.should_see("URL parameter seed: expected a number, got 'abc'; using 0")
+    await user.should_see("A rank-2 LoRA", retries=WAIT)
+
+
+async def test_unknown_lab_falls_back_to_fit_with_a_message(user: User) -> None:
+    await user.open("/labs?lab=nosuch&steps=10&d=16&k=16")
+    await user.should_see("URL parameter lab: expected one of fit, init, merge, subspace, got 'nosuch'; using fit")
+    await user.should_see("Fit — why low rank works")
+
+
+@pytest.mark.parametrize("lab,query,text", [
+    ("init", "d=16&k=16&rank=2&steps=30", "Both zero never learns"),
+    ("merge", "d=32&k=32&rank=2&batch=8&repeats=1", "Merged (W' = W + s·B·A) and unmerged outputs of 8 tokens"),
+    ("subspace", "d=24&k=32&rank=2&rank_large=8&steps=30", "φ(1, 8)"),
+])
+async def test_every_lab_renders_its_reading_and_charts(user: User, lab: str, query: str, text: str) -> None:
+    await user.open(f"/labs?lab={lab}&{query}")
+    await user.should_see(text, retries=WAIT)
+    assert len(user.find(ui.echart).elements) >= 3
+
+
+async def test_tabs_switch_labs(user: User) -> None:
+    await user.open("/labs?lab=fit&d=16&k=16&steps=10&rank=2&target_rank=2")
+    await user.should_see("A rank-2 LoRA", retries=WAIT)
+    user.find("Merge").click()
+    await user.should_see("Merge — no inference latency", retries=WAIT)
+
+
+def test_url_state_round_trips_for_every_lab() -> None:
+    for lab in LABS:
+        lab_name, values, messages = parse_state({"lab": lab})
+        assert lab_name == lab and messages == []
+        url = lab_url(lab, values)
+        assert url.startswith(f"/labs?lab={lab}&")
+        query = dict(part.split("=") for part in url.split("?")[1].split("&"))
+        assert parse_state(query) == (lab, values, [])
+        assert [p.name for p in schema(lab)][0] == "lab"
+
+
+def test_lesson_link_parses_exactly() -> None:
+    lab, values, messages = parse_state({"lab": "fit", "d": "64", "k": "64", "rank": "4", "target_rank": "16"})
+    assert (lab, messages) == ("fit", [])
+    assert (values["d"], values["k"], values["rank"], values["target_rank"]) == (64, 64, 4, 16)
