@@ -1,0 +1,263 @@
+"""The Models page's state, its one computation and its chart options: pure functions, no NiceGUI.
+
+``compute(state)`` never raises for bad input: it returns the message for the control that caused it, so the
+page shows it beside that control and keeps the last good numbers on screen.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from loralens.app.url_state import Param, parse_query
+from loralens.core import memory
+from loralens.core.architectures import PRESETS, Architecture, get_architecture
+from loralens.core.memory import MemoryEstimate, estimate_memory
+from loralens.core.methods import MethodCount, compare_methods
+from loralens.core.peft_count import BIAS_MODES, LoraConfigSpec, LoraCount, ModuleGroup, count_lora, group_modules
+from loralens.errors import LoraLensError
+
+MODEL_NAMES = tuple(a.short_name for a in PRESETS.values())
+GPU_LINES_GIB = (24, 40, 80)
+GiB = 2**30
+ALL_LINEAR = "all-linear"
+SERIES = ("weights", "gradients", "optimizer", "activations", "overhead")
+SERIES_COLORS = {  # Okabe-Ito: distinguishable without red/green
+    "weights": "#0072B2", "gradients": "#E69F00", "optimizer": "#CC79A7", "activations": "#009E73",
+    "overhead": "#9e9e9e",
+}
+METHOD_LABELS = {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}
+
+SCHEMA = (
+    Param("model", str, "llama-2-7b", choices=MODEL_NAMES),
+    Param("r", int, 8, 1, 4096),
+    Param("alpha", float, 16.0, 0.001, 100_000),
+    Param("targets", str, ""),  # "" = PEFT's default for the model type; names joined by "," or "all-linear"
+    Param("rslora", bool, False),
+    Param("dora", bool, False),
+    Param("bias", str, "none", choices=BIAS_MODES),
+    Param("method", str, "lora", choices=memory.METHODS),
+    Param("dtype", str, "bf16", choices=memory.DTYPES),
+    Param("optimizer", str, "adamw", choices=memory.OPTIMIZERS),
+    Param("batch", int, 4, 1, 4096),
+    Param("seq", int, 512, 1, 131_072),
+    Param("ckpt", bool, True),
+    Param("gpus", int, 1, 1, 1024),
+    Param("sharding", str, "none", choices=memory.SHARDINGS),
+)
+
+
+@dataclass(frozen=True)
+class ModelsState:
+    model: str = "llama-2-7b"
+    r: int = 8
+    alpha: float = 16.0
+    targets: str = ""
+    rslora: bool = False
+    dora: bool = False
+    bias: str = "none"
+    method: str = "lora"
+    dtype: str = "bf16"
+    optimizer: str = "adamw"
+    batch: int = 4
+    seq: int = 512
+    ckpt: bool = True
+    gpus: int = 1
+    sharding: str = "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def state_from_query(query: dict[str, str]) -> tuple[ModelsState, list[str]]:
+    """The page state a URL asks for, and one message per value that could not be used as given."""
+    values, messages = parse_query(SCHEMA, query)
+    state = ModelsState(**values)
+    if state.targets:
+        arch = get_architecture(state.model)
+        _, problem = parse_target_text(arch, state.targets)
+        if problem:
+            messages.append(f"URL parameter targets: {problem}; using PEFT's default")
+            state = replace(state, targets="")
+    return state, messages
+
+
+_LAYER_PREFIX = re.compile(r"^.*?\.\d+\.")
+
+
+def module_choices(arch: Architecture) -> list[str]:
+    """The target names the page offers for ``arch``: one per kind of module in the transformer blocks.
+
+    A module's leaf name (q_proj) when it is unique among the block's modules, else its path within the block
+    (attention.output.dense); each is a valid PEFT target_modules entry.
+    """
+    suffixes = list(dict.fromkeys(_LAYER_PREFIX.sub("", m.name) for m in arch.linear_modules
+                                  if m.layer is not None and not m.is_output_head))
+    leaves = [s.rsplit(".", 1)[-1] for s in suffixes]
+    return [leaf if leaves.count(leaf) == 1 else suffix for suffix, leaf in zip(suffixes, leaves)]
+
+
+def parse_target_text(arch: Architecture, text: str) -> tuple[tuple[str, ...] | str | None, str | None]:
+    """'' -> None (PEFT's default), 'all-linear', or a tuple of offered names; a message for anything else."""
+    text = text.strip()
+    if not text:
+        return None, None
+    if text.lower() == ALL_LINEAR:
+        return ALL_LINEAR, None
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    offered = module_choices(arch)
+    unknown = [n for n in names if n not in offered]
+    if unknown or not names:
+        return None, (f"{', '.join(unknown) or text!r} is not a module of {arch.short_name} "
+                      f"(choose from {', '.join(offered)} or all-linear)")
+    return names, None
+
+
+@dataclass
+class ModelsResult:
+    """Everything the page shows for one state; ``errors`` maps a control name to its message."""
+
+    arch: Architecture | None = None
+    spec: LoraConfigSpec | None = None
+    count: LoraCount | None = None
+    groups: tuple[ModuleGroup, ...] = ()
+    memory: dict[str, MemoryEstimate] = field(default_factory=dict)
+    methods: list[MethodCount] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+_FIELD_OF = {"r": "r", "lora_alpha": "alpha", "target_modules": "targets", "bias": "bias", "batch_size": "batch",
+             "seq_len": "seq", "gpus": "gpus", "sharding": "sharding", "method": "method", "dtype": "dtype",
+             "optimizer": "optimizer", "base": "method", "model": "model"}
+
+
+def _field(error: LoraLensError) -> str:
+    return _FIELD_OF.get(error.where or "", "model")
+
+
+def compute(state: ModelsState) -> ModelsResult:
+    """Counts, memory for full/LoRA/QLoRA and the method comparison for ``state``; errors instead of raising."""
+    result = ModelsResult()
+    try:
+        arch = result.arch = get_architecture(state.model)
+        targets, problem = parse_target_text(arch, state.targets)
+        if problem:
+            result.errors["targets"] = problem
+            return result
+        spec = result.spec = LoraConfigSpec(r=state.r, lora_alpha=state.alpha, target_modules=targets,
+                                            use_rslora=state.rslora, use_dora=state.dora, bias=state.bias)
+        result.count = count_lora(arch, spec)
+        result.groups = group_modules(result.count.modules)
+    except LoraLensError as error:
+        result.errors[_field(error)] = error.message
+        return result
+    try:
+        settings = dict(dtype=state.dtype, optimizer=state.optimizer, batch_size=state.batch, seq_len=state.seq,
+                        gradient_checkpointing=state.ckpt, gpus=state.gpus, sharding=state.sharding)
+        result.memory = {m: estimate_memory(arch, spec, method=m, **settings) for m in memory.METHODS}
+    except LoraLensError as error:
+        result.errors[_field(error)] = error.message
+    try:
+        result.methods = compare_methods(arch, spec)
+    except LoraLensError as error:
+        result.errors[_field(error)] = error.message
+    return result
+
+
+def gib(n: float) -> float:
+    return n / GiB
+
+
+def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
+    """Stacked bars (GiB per device) for full, LoRA and QLoRA, with dashed lines at 24, 40 and 80 GB cards.
+
+    When full fine-tuning dwarfs the others (more than 3x the scale they and the 80 GB line need), the axis stops at
+    that scale and the full bar is cut, its total written at the top with "(off scale)".
+    """
+    methods = [m for m in memory.METHODS if m in estimates]
+    totals = {m: gib(estimates[m].per_device.total) for m in methods}
+    small = max([80.0] + [t for m, t in totals.items() if m != "full"])
+    ceiling = 20 * math.ceil(small * 1.25 / 20)
+    if max(totals.values(), default=0.0) <= 3 * ceiling:
+        ceiling = 20 * math.ceil(max([80.0, *totals.values()]) * 1.1 / 20)
+    series: list[dict[str, Any]] = []
+    for name in SERIES:
+        series.append({
+            "name": name, "type": "bar", "stack": "memory",
+            "itemStyle": {"color": SERIES_COLORS[name]},
+            "data": [round(gib(getattr(estimates[m].per_device, name)), 3) for m in methods],
+        })
+    series[-1]["markLine"] = {
+        "symbol": "none", "silent": True,
+        "lineStyle": {"type": "dashed", "color": "#333"},
+        "label": {"formatter": "{b}", "position": "insideEndTop", "fontSize": 10},
+        "data": [{"name": f"{g} GB", "yAxis": g} for g in GPU_LINES_GIB],
+    }
+    labels = []
+    for m in methods:
+        text = f"{totals[m]:,.1f} GiB"
+        if totals[m] > ceiling:
+            labels.append({"value": ceiling, "label": {"formatter": text + " (off scale)"}})
+        else:
+            labels.append({"value": round(totals[m], 3), "label": {"formatter": text}})
+    series.append({  # invisible series carrying the totals as labels above each stack
+        "name": "total", "type": "scatter", "symbolSize": 0, "data": labels,
+        "label": {"show": True, "position": "top", "fontSize": 11},
+        "tooltip": {"show": False},
+    })
+    return {
+        "animation": False,
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "legend": {"data": list(SERIES), "bottom": 0, "type": "scroll"},
+        "grid": {"left": 52, "right": 12, "top": 20, "bottom": 56},
+        "xAxis": {"type": "category", "data": [METHOD_LABELS[m] for m in methods]},
+        "yAxis": {"type": "value", "name": "GiB per GPU", "nameLocation": "middle", "nameGap": 36,
+                  "max": ceiling},
+        "series": series,
+    }
+
+
+def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
+    """Horizontal bars of trainable parameters per method on a log axis (a method with 0 shows no bar)."""
+    ordered = list(reversed(rows))
+    top = max((m.trainable for m in rows), default=10)
+    return {
+        "animation": False,
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "grid": {"left": 110, "right": 16, "top": 8, "bottom": 36},
+        "xAxis": {"type": "log", "name": "trainable parameters (log scale)", "nameLocation": "middle",
+                  "nameGap": 24, "min": 1, "max": 10 ** math.ceil(math.log10(max(top, 10))),
+                  "logBase": 10, "splitNumber": 12,
+                  "axisLabel": {"hideOverlap": True, ":formatter": "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : "
+                                              "v >= 1e3 ? v / 1e3 + 'K' : v"}},
+        "yAxis": {"type": "category", "data": [m.name for m in ordered], "axisLabel": {"fontSize": 11}},
+        "series": [{
+            "type": "bar", "name": "trainable",
+            "data": [{"value": m.trainable if m.trainable > 0 else None,
+                      "itemStyle": {"color": "#E69F00" if m.key == "full" else "#0072B2"}} for m in ordered],
+        }],
+    }
+
+
+def format_count(n: int) -> str:
+    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def format_bytes(n: float) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(n)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+__all__ = [
+    "SCHEMA", "ModelsResult", "ModelsState", "compute", "memory_chart_option", "methods_chart_option",
+    "module_choices", "parse_target_text", "state_from_query",
+]
