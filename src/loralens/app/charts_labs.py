@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,9 +21,10 @@ EXP_FORMATTER = "v => Number(v).toExponential(0)"  # a JavaScript function (Nice
 def _base(title: str) -> dict[str, Any]:
     return {
         "animation": False,
-        "title": {"text": title, "left": "center", "textStyle": {"fontSize": 13}},
+        "title": {"text": title, "left": "center", "top": 0, "textStyle": {"fontSize": 13, "width": 360,
+                                                                      "overflow": "break"}},
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 56, "right": 16, "top": 40, "bottom": 58, "containLabel": False},
+        "grid": {"left": 56, "right": 16, "top": 64, "bottom": 58, "containLabel": False},
         "legend": {"bottom": 0, "type": "scroll"},
     }
 
@@ -38,6 +40,10 @@ def loss_curves(curves: Sequence[tuple[str, Sequence[float]]], highlight: str | 
     options = _base(title)
     options["xAxis"] = {"type": "value", "name": "step", "nameLocation": "middle", "nameGap": 24, "min": 1}
     options["yAxis"] = {"type": "log", "name": "loss", "axisLabel": {":formatter": EXP_FORMATTER}}
+    values = [v for _, curve in curves for v in curve if v > 0]
+    if values:  # whole decades around the data, so that the axis does not stretch to 1e10
+        options["yAxis"]["min"] = 10 ** math.floor(math.log10(max(min(values), LOG_FLOOR)))
+        options["yAxis"]["max"] = 10 ** math.ceil(math.log10(max(values)))
     series = []
     for i, (name, curve) in enumerate(curves):
         thick = name == highlight
@@ -76,7 +82,8 @@ def error_vs_rank(ranks: Sequence[int], final: Sequence[float], optimal: Sequenc
     options["yAxis"] = {"type": "value", "name": "‖ΔW−ΔW*‖/‖ΔW*‖", "min": 0, "max": 1}
     options["series"] = [
         {"name": "Eckart–Young bound", "type": "line", "data": [round(float(v), 6) for v in optimal],
-         "color": COLORS["full"], "lineStyle": {"type": "dashed", "width": 2}, "symbol": "none"},
+         "color": COLORS["full"], "lineStyle": {"type": "dashed", "width": 3}, "symbol": "diamond",
+         "symbolSize": 7, "z": 4},
         {"name": "LoRA after training", "type": "line", "data": [round(float(v), 6) for v in final],
          "color": COLORS["lora"], "symbol": "circle", "symbolSize": 8,
          "markPoint": {"symbol": "pin", "symbolSize": 36,
@@ -131,7 +138,7 @@ def phi_heatmap(phi: Sequence[Sequence[float]], rank: int, rank_large: int) -> d
     data = [[j, i, round(float(v), 4)] for i, row in enumerate(phi) for j, v in enumerate(row)]
     options = _base(f"Subspace similarity φ(i, j) of A (r={rank}) and A (r={rank_large})")
     options["tooltip"] = {"position": "top"}
-    options["grid"] = {"left": 40, "right": 16, "top": 40, "bottom": 80}
+    options["grid"] = {"left": 40, "right": 16, "top": 56, "bottom": 80}
     options["xAxis"] = {"type": "category", "name": "j", "nameLocation": "middle", "nameGap": 22,
                         "data": [str(j) for j in range(1, rank_large + 1)]}
     options["yAxis"] = {"type": "category", "name": "i", "inverse": True,

@@ -136,8 +136,11 @@ def reading(result: FitResult) -> str:
                     f"{_missing(result)} singular directions it cannot hold carry "
                     f"{best**2:.0%} of the target's energy.")
         bigger = [(rr, e) for rr, e in zip(result.sweep_ranks, result.sweep_optimal_relative_error) if e < 0.05]
-        if bigger:
+        if bigger and bigger[0][0] * 2 <= min(result.d, result.k):
             text.append(f"In the sweep, rank {bigger[0][0]} is the first whose bound falls below 5%.")
+        elif bigger:
+            text.append(f"Only rank {bigger[0][0]} of at most {min(result.d, result.k)} gets the bound below 5%: "
+                        "this target needs a (nearly) full-rank update, which is when LoRA is not enough.")
         else:
             text.append("No rank in the sweep gets the bound below 5%: this target needs a (nearly) full-rank "
                         "update, which is when LoRA is not enough.")

@@ -1,0 +1,71 @@
+"""The Labs page in real Chromium: a lesson's link runs the lab, controls rewrite the URL, narrow screens work."""
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+READING = "lab-reading"
+
+
+def _reading(page) -> str:  # type: ignore[no-untyped-def]
+    return page.get_by_test_id(READING).inner_text()
+
+
+def test_link_runs_the_fit_lab_and_draws_charts(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/labs?lab=fit&d=64&k=64&rank=4&target_rank=16&steps=150")
+    page.get_by_text("A rank-4 LoRA trained for 150 Adam steps").wait_for(timeout=60_000)
+    assert page.get_by_test_id("lab-target_rank").input_value() == "16"
+    assert page.locator(".nicegui-echart canvas").count() >= 3
+    assert "Eckart–Young" in _reading(page)
+    assert page.get_by_text("URL parameter").count() == 0
+
+
+def test_typing_a_value_reruns_and_updates_the_url(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/labs?lab=fit&d=32&k=32&rank=2&target_rank=4&steps=60")
+    page.get_by_text("A rank-2 LoRA").wait_for(timeout=60_000)
+    rank = page.get_by_test_id("lab-rank")
+    rank.fill("8")
+    rank.press("Tab")
+    page.get_by_text("A rank-8 LoRA").wait_for(timeout=60_000)
+    page.wait_for_function("() => location.search.includes('rank=8')")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["rank"] == ["8"] and query["lab"] == ["fit"] and query["target_rank"] == ["4"]
+    # a shared link reproduces the run: same reading
+    text = _reading(page)
+    page.goto(page.url)
+    page.get_by_text("A rank-8 LoRA").wait_for(timeout=60_000)
+    assert _reading(page) == text
+
+
+def test_bad_value_shows_a_message_beside_the_controls(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/labs?lab=merge&d=32&k=32&rank=2&batch=8&repeats=1")
+    page.get_by_text("Merged (W' = W + s·B·A)").wait_for(timeout=60_000)
+    d = page.get_by_test_id("lab-d")
+    d.fill("0")
+    d.press("Tab")
+    page.get_by_text("d: must be from 1 to 1,024, got 0").wait_for(timeout=60_000)
+
+
+@pytest.mark.parametrize("lab", ["fit", "init", "merge", "subspace"])
+def test_each_lab_fits_a_400px_screen(browser, app_url: str, lab: str) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    page = context.new_page()
+    foreign: list[str] = []
+    page.on("request", lambda r: foreign.append(r.url) if urlparse(r.url).hostname not in {"127.0.0.1", None}
+            and r.url.startswith("http") else None)
+    small = {"fit": "d=32&k=32&steps=60", "init": "d=32&k=32&steps=60", "merge": "d=64&k=64&batch=16",
+             "subspace": "d=32&k=64&rank_large=16&steps=60"}[lab]
+    page.goto(f"{app_url}/labs?lab={lab}&{small}")
+    page.get_by_test_id(READING).locator("p").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    assert page.locator(".nicegui-echart canvas").count() >= 3
+    context.close()
+    assert not foreign
+
+
+def test_tab_switches_lab(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/labs?lab=fit&d=16&k=16&steps=20&rank=2&target_rank=2")
+    page.get_by_test_id("lab-tab-subspace").click()
+    page.wait_for_url("**/labs?lab=subspace*")
+    page.get_by_text("Subspace — the paper's §7").wait_for()
