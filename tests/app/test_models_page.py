@@ -1,0 +1,109 @@
+"""The Models page in-process (NiceGUI's user fixture): counts, memory and methods after each control change."""
+
+from __future__ import annotations
+
+from nicegui.testing import User
+
+from loralens.app import charts_models as cm
+from loralens.core.architectures import get_architecture
+from loralens.core.peft_count import LoraConfigSpec, count_lora
+
+
+def _rows(user: User, marker: str) -> list[dict]:
+    return next(iter(user.find(marker=marker).elements)).rows
+
+
+def _cells(user: User, marker: str, column: str) -> list[object]:
+    return [row[column] for row in _rows(user, marker)]
+
+
+def _set(user: User, marker: str, value: object) -> None:
+    element = next(iter(user.find(marker=marker).elements))
+    element.value = value
+
+
+async def test_default_view_shows_llama_counts(user: User) -> None:
+    await user.open("/models")
+    await user.should_see("4,194,304")  # Llama-2-7B, r = 8 on q_proj, v_proj: 32 * 2 * 8 * 8192
+    methods = {row["name"]: row["trainable"] for row in _rows(user, "method-table")}
+    assert methods["Full fine-tuning"] == "6,738,415,616"  # the published Llama-2-7B size
+    assert methods["Prefix tuning"] == f"{20 * 32 * 2 * 4096:,}"
+    assert _cells(user, "module-table", "name") == ["model.layers.*.self_attn.q_proj",
+                                                    "model.layers.*.self_attn.v_proj"]
+
+
+async def test_changing_rank_and_targets_updates_counts(user: User) -> None:
+    await user.open("/models")
+    _set(user, "r", 16)
+    await user.should_see("8,388,608")
+    _set(user, "all-linear", True)
+    expected = count_lora(get_architecture("llama-2-7b"), LoraConfigSpec(r=16, target_modules="all-linear"))
+    await user.should_see(f"{expected.trainable:,}")  # 39,976,960
+    assert "model.layers.*.mlp.down_proj" in _cells(user, "module-table", "name")
+
+
+async def test_model_picker_switches_module_names(user: User) -> None:
+    await user.open("/models")
+    _set(user, "model", "gpt2")
+    await user.should_see("c_fc")
+    assert _cells(user, "module-table", "name") == ["transformer.h.*.attn.c_attn"]  # PEFT's default for gpt2
+    methods = {row["name"]: row["trainable"] for row in _rows(user, "method-table")}
+    assert methods["Full fine-tuning"] == "124,439,808"  # GPT-2's published parameter count
+
+
+async def test_url_state_round_trips(user: User) -> None:
+    await user.open("/models?model=mistral-7b&r=4&alpha=8&targets=q_proj,k_proj&dora=true&method=qlora")
+    expected = count_lora(get_architecture("mistral-7b"),
+                          LoraConfigSpec(r=4, lora_alpha=8, target_modules=("q_proj", "k_proj"), use_dora=True))
+    await user.should_see(f"{expected.trainable:,}")
+    await user.should_see("(QLoRA)")
+
+
+async def test_bad_url_values_are_reported(user: User) -> None:
+    await user.open("/models?r=-3&targets=nope&batch=x")
+    await user.should_see("URL parameter r: must be at least 1; using 1")
+    await user.should_see("URL parameter targets: 'nope' is not a module of llama-2-7b")
+    await user.should_see("URL parameter batch: expected a number, got 'x'; using 4")
+    await user.should_see("524,288")  # r = 1
+
+
+async def test_bad_control_values_show_beside_the_control(user: User) -> None:
+    await user.open("/models")
+    _set(user, "batch", -2)
+    await user.should_see("must be from 1 to 4096, got -2")
+    _set(user, "sharding", "zero3")
+    await user.should_see("zero3 shards over several GPUs")
+    _set(user, "gpus", 4)
+    await user.should_not_see("zero3 shards over several GPUs")
+    _set(user, "r", 2.5)
+    await user.should_see("must be a whole number, got 2.5")
+    await user.should_see("4,194,304")  # the last good numbers stay
+
+
+def test_compute_reports_errors_instead_of_raising() -> None:
+    result = cm.compute(cm.ModelsState(model="gpt2", targets="q_proj"))
+    assert "targets" in result.errors and result.count is None
+    result = cm.compute(cm.ModelsState(method="full", sharding="zero2", gpus=1))
+    assert result.errors == {"sharding": "zero2 shards over several GPUs; use --gpus 2 or more, or sharding none"}
+
+
+def test_memory_chart_has_the_three_methods_and_gpu_lines() -> None:
+    result = cm.compute(cm.ModelsState())
+    option = cm.memory_chart_option(result.memory)
+    assert option["xAxis"]["data"] == ["Full", "LoRA", "QLoRA"]
+    stacks = [s for s in option["series"] if s.get("stack") == "memory"]
+    assert [s["name"] for s in stacks] == list(cm.SERIES)
+    lines = [d["yAxis"] for d in stacks[-1]["markLine"]["data"]]
+    assert lines == [24, 40, 80]
+    for i, method in enumerate(("full", "lora", "qlora")):
+        total = sum(s["data"][i] for s in stacks)
+        assert abs(total - result.memory[method].per_device.total / 2**30) < 0.01
+
+
+def test_methods_chart_is_log_scale_and_skips_zero() -> None:
+    rows = cm.compute(cm.ModelsState()).methods
+    option = cm.methods_chart_option(rows)
+    assert option["xAxis"]["type"] == "log"
+    values = {name: d["value"] for name, d in zip(option["yAxis"]["data"], option["series"][0]["data"])}
+    assert values["BitFit"] is None  # Llama has no biases: no bar on a log axis
+    assert values["Full fine-tuning"] == 6_738_415_616
