@@ -150,6 +150,8 @@ async def test_models_table_follows_the_rank_and_targets(user: User) -> None:
     llama = next(row for row in table.rows if row["id"] == "llama-2-7b")
     assert llama["trainable"] == "39,976,960"  # 16 · 32 layers · (4·(4096+4096) + 3·(4096+11008))
     await user.should_see("every linear layer except the output head")
+    link = user.find(marker="models-link").elements.pop()
+    assert link.props["href"] == "/models?model=llama-2-7b&r=16&targets=all-linear"
 
 
 async def test_models_question_needs_a_choice(user: User) -> None:

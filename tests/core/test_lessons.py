@@ -250,3 +250,8 @@ def test_limits_checker_accepts_exactly_the_guesses_near_the_bound(s: int, r: in
     assert verdict.correct == (abs(guess - bound) <= lessons.LIMITS_TOLERANCE)
     if not verdict.correct:
         assert ("too low" in verdict.message) == (guess < bound)
+
+
+def test_models_links_carry_the_model_rank_and_targets() -> None:
+    assert lessons.models_href("gpt2", 8) == "/models?model=gpt2&r=8"
+    assert lessons.models_href("llama-2-7b", 16, "all-linear") == "/models?model=llama-2-7b&r=16&targets=all-linear"

@@ -80,3 +80,12 @@ def test_activity_3_opens_the_full_rank_fit_lab(page, app_url: str) -> None:  # 
     assert target.input_value() == "64"
     assert page.get_by_test_id("lab-rank").input_value() == "4"
     assert page.get_by_text("URL parameter").count() == 0
+
+
+def test_activity_2_links_to_the_models_page(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/lessons")
+    page.get_by_test_id("models-table").get_by_text("Llama 2 70B").wait_for()
+    page.get_by_test_id("models-link").click()
+    page.wait_for_url("**/models?model=llama-2-7b&r=8")
+    page.get_by_text("Llama 2 7B").first.wait_for()
+    assert page.get_by_text("URL parameter").count() == 0

@@ -263,10 +263,6 @@ class ModelRow:
     per_billion: Fraction  # trainable per 10⁹ base parameters, exact
     targets: str
 
-    @property
-    def models_href(self) -> str:
-        return "/models?" + urlencode({"model": self.model_id})
-
 
 @dataclass(frozen=True)
 class ModelComparison:
@@ -282,6 +278,14 @@ class ModelComparison:
 
     def row(self, model_id: str) -> ModelRow | None:
         return next((row for row in self.rows if row.model_id == model_id), None)
+
+
+def models_href(model_id: str, r: int, targets: str = "default") -> str:
+    """The Models page for a preset, rank and TARGET_CHOICES key (its URL parameters model, r, targets)."""
+    query = {"model": model_id, "r": r}
+    if TARGET_CHOICES[targets][0] is not None:
+        query["targets"] = TARGET_CHOICES[targets][0]
+    return "/models?" + urlencode(query)
 
 
 def compare_models(r: int = 8, targets: str = "default") -> ModelComparison:

@@ -8,7 +8,6 @@ tab, kept across reloads of the tab and sent nowhere else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from nicegui import app, ui
 
@@ -233,10 +232,11 @@ def _models_activity(progress: Progress) -> None:
             update_link()
 
         def update_link() -> None:
-            row = state["table"].row(choice.value) if choice.value else None
-            href = "/models?" + urlencode({"model": row.model_id if row else "llama-2-7b", "r": state["table"].r})
-            details.props["href"] = href
-            details.set_text(f"→ {row.name if row else 'Llama 2 7B'} with r = {state['table'].r} on the Models page")
+            table_now = state["table"]
+            row = table_now.row(choice.value) if choice.value else None
+            row = row or table_now.row("llama-2-7b") or table_now.rows[0]
+            details.props["href"] = lessons.models_href(row.model_id, table_now.r, table_now.targets)
+            details.set_text(f"→ {row.name} with r = {table_now.r} ({table_now.targets} targets) on the Models page")
 
         rank.on_value_change(lambda _: recompute())
         targets.on_value_change(lambda _: recompute())
