@@ -245,3 +245,34 @@ def test_activations_against_torch_saved_tensors(model_type: str) -> None:
     estimate = memory.activation_bytes(architecture_from_config(data), batch_size=b, seq_len=s, element_bytes=4,
                                        attention="eager")
     assert estimate == pytest.approx(measured, rel=0.15)
+
+
+def test_quantised_bases_by_hand() -> None:
+    """NF4/int8 apply to the linear layers except the output head; the rest stays in the compute dtype."""
+    from loralens.core.architectures import get_architecture
+    from loralens.core.peft_count import LoraConfigSpec
+
+    arch = get_architecture("llama-2-7b")
+    linear = 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008)  # q, k, v, o and gate, up, down in 32 blocks
+    rest = 6_738_415_616 - linear  # embeddings, lm_head (not tied), RMSNorm weights
+    spec = LoraConfigSpec(r=8)  # q_proj, v_proj: 4,194,304 trained parameters
+    trained = 4_194_304
+    qlora = estimate_memory(arch, spec, method="qlora", dtype="bf16")
+    assert qlora.quantized_params == linear
+    assert qlora.per_device.weights == -(-(linear * (4 + 8 / 64 + 32 / 16384) / 8 + rest * 2 + trained * 2) // 1)
+    int8 = estimate_memory(arch, spec, method="lora", base="int8", dtype="fp32")
+    rows = 32 * (3 * 4096 + 4096 + 2 * 11008 + 4096)  # one fp32 scale per output row
+    assert int8.per_device.weights == linear + 4 * rows + 4 * rest + 4 * trained
+    assert estimate_memory(arch, spec, method="lora").per_device.weights == 2 * 6_738_415_616 + 4 * trained
+
+
+def test_lora_and_qlora_need_less_than_full() -> None:
+    from loralens.core.architectures import PRESETS
+    from loralens.core.peft_count import LoraConfigSpec
+
+    for arch in PRESETS.values():
+        runs = {m: estimate_memory(arch, LoraConfigSpec(r=16, target_modules="all-linear"), method=m).per_device
+                for m in ("full", "lora", "qlora")}
+        assert runs["qlora"].weights < runs["lora"].weights < runs["full"].weights + runs["full"].optimizer
+        assert runs["qlora"].total < runs["lora"].total < runs["full"].total
+        assert runs["lora"].activations == runs["qlora"].activations  # same compute dtype, same adapters

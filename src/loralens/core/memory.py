@@ -125,6 +125,11 @@ class MemoryEstimate:
     quantized_params: int
     per_device: MemoryBreakdown
 
+    @property
+    def devices(self) -> int:
+        """The number of GPUs (same as ``gpus``)."""
+        return self.gpus
+
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "per_device"}
         data["per_device"] = self.per_device.as_dict()
@@ -314,8 +319,8 @@ def activation_bytes(
     return sum(layer(r) for r in ranks) + outside
 
 
-def _frozen_bytes(arch: Any, frozen_params: int, base: str) -> tuple[float, int]:
-    """Bytes of the frozen parameters and how many of them are quantised."""
+def _frozen_bytes(arch: Any, frozen_params: int, base: str, dtype: str) -> tuple[float, int]:
+    """Bytes of the frozen parameters and how many of them are quantised (the rest stay in ``dtype``)."""
     if base in DTYPE_BYTES:
         return frozen_params * DTYPE_BYTES[base], 0
     quantized = 0
@@ -328,8 +333,8 @@ def _frozen_bytes(arch: Any, frozen_params: int, base: str) -> tuple[float, int]
     quantized = min(quantized, frozen_params)
     rest = frozen_params - quantized
     if base == "int8":
-        return quantized * 1.0 + rows * 4.0 + rest * 2.0, quantized
-    return quantized * NF4_BITS / 8 + rest * 2.0, quantized
+        return quantized * 1.0 + rows * 4.0 + rest * DTYPE_BYTES[dtype], quantized
+    return quantized * NF4_BITS / 8 + rest * DTYPE_BYTES[dtype], quantized
 
 
 def estimate_memory(
@@ -392,7 +397,7 @@ def estimate_memory(
         # the whole base stays in memory; biases that bias="all"/"lora_only" makes trainable are counted
         # once more as trained parameters (a few kB: ignored)
         frozen = total
-    frozen_weight_bytes, quantized = _frozen_bytes(arch, frozen, base) if frozen else (0.0, 0)
+    frozen_weight_bytes, quantized = _frozen_bytes(arch, frozen, base, dtype) if frozen else (0.0, 0)
     weights, gradients, states = model_state_bytes(
         trainable, frozen_weight_bytes, dtype=dtype, optimizer=optimizer, method=method, gpus=gpus,
         sharding=sharding,
