@@ -206,3 +206,25 @@ def test_without_modules_gives_the_same_totals(mt: tuple[str, list[str]], r: int
     full, quick = count_lora(arch, spec), count_lora(arch, spec, with_modules=False)
     assert quick.modules == () and quick.num_modules == full.num_modules == len(full.modules)
     assert (quick.trainable, quick.total, quick.adapter_bytes) == (full.trainable, full.total, full.adapter_bytes)
+
+
+def test_embeddings_are_adapted_like_peft() -> None:
+    # LoRA on an embedding: A is (r x num_embeddings), B is (embedding_dim x r); DoRA: one magnitude per column
+    result = count_lora(get_architecture("gpt2"), LoraConfigSpec(target_modules=["wte"], use_dora=True))
+    (module,) = result.modules
+    assert (module.name, module.in_features, module.out_features) == ("transformer.wte", 50257, 768)
+    assert result.trainable == 8 * (50257 + 768) + 768
+
+
+@pytest.mark.parametrize(
+    "targets,message",
+    [
+        (["input_layernorm"], "'model.layers.0.input_layernorm' is not supported: it is an RMSNorm"),
+        (["self_attn"], "'model.layers.0.self_attn' is not supported: it is a module that holds other modules"),
+        (r"model\.layers\.0\..*", "is not supported: it is"),
+    ],
+)
+def test_targets_matching_unsupported_modules_fail_like_peft(targets: list[str] | str, message: str) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        count_lora(get_architecture("llama-2-7b"), LoraConfigSpec(target_modules=targets))
+    assert message in info.value.message and info.value.where == "target_modules"

@@ -71,6 +71,8 @@ CONFIGS = {
     "opt-350m-like": OPTConfig(hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4,
                                vocab_size=100, max_position_embeddings=32, word_embed_proj_dim=32,
                                do_layer_norm_before=False),
+    "bert-untied": BertConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                              vocab_size=100, max_position_embeddings=32, tie_word_embeddings=False),
     "bert-one-type": BertConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                                 vocab_size=100, max_position_embeddings=32, type_vocab_size=1),
 }
@@ -120,4 +122,33 @@ def test_targets_matching_nothing_fail_in_both(targets: list[str]) -> None:
     with pytest.raises(ValueError, match="not found in the base model"):
         get_peft_model(build_meta_model(config), LoraConfig(target_modules=targets))
     with pytest.raises(InvalidParameterError, match="not found in the base model"):
+        count_lora(architecture_from_config(config), LoraConfigSpec(target_modules=targets))
+
+
+EMBEDDING_CASES = [
+    ("openai-community/gpt2", {"target_modules": ["wte", "c_attn"]}),
+    ("openai-community/gpt2", {"target_modules": ["wpe"], "r": 4, "use_dora": True, "bias": "all"}),
+    ("facebook/opt-125m", {"target_modules": ["embed_positions", "embed_tokens"], "use_dora": True,
+                           "bias": "lora_only"}),
+    ("google-bert/bert-base-uncased", {"target_modules": r".*_embeddings", "use_dora": True}),
+    ("meta-llama/Meta-Llama-3-8B", {"target_modules": ["embed_tokens", "lm_head"], "r": 16}),
+]
+
+
+@pytest.mark.parametrize("hf_id,kwargs", EMBEDDING_CASES)
+def test_embedding_targets_equal_peft(hf_id: str, kwargs: dict) -> None:
+    config = hf_config_dict(hf_id, num_layers=2)
+    mine = count_lora(architecture_from_config(config), LoraConfigSpec(**kwargs))
+    theirs = peft_count(build_meta_model(config), kwargs)
+    assert (mine.trainable, mine.total) == (theirs["trainable"], theirs["total"])
+    assert {m.name: (m.r, m.params) for m in mine.modules} == {
+        n: (m["r"], m["params"]) for n, m in theirs["modules"].items()}
+
+
+@pytest.mark.parametrize("targets", [["ln_1"], ["attn"], r".*h\.0\..*", ["h"]])
+def test_targets_matching_an_unsupported_module_fail_in_both(targets: list[str] | str) -> None:
+    config = hf_config_dict("openai-community/gpt2", num_layers=2)
+    with pytest.raises(ValueError, match="is not supported"):
+        get_peft_model(build_meta_model(config), LoraConfig(target_modules=targets))
+    with pytest.raises(InvalidParameterError, match="is not supported"):
         count_lora(architecture_from_config(config), LoraConfigSpec(target_modules=targets))

@@ -13,6 +13,7 @@ paper's dimensions with GPT-2's layout of biases and norms, and separate q, k, v
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -49,6 +50,11 @@ class ParamHolder:
     kind: str  # "embedding" | "layernorm" | "rmsnorm" | "bias"
     weight: int  # number of weight parameters (0 for a lone bias)
     bias: int  # number of bias parameters
+    shape: tuple[int, ...] = ()  # (num_embeddings, embedding_dim) for an embedding
+
+
+def _embedding(name: str, rows: int, dim: int) -> ParamHolder:
+    return ParamHolder(name, "embedding", rows * dim, 0, (rows, dim))
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,24 @@ class Architecture:
     @property
     def output_head(self) -> str | None:
         return next((m.name for m in self.linear_modules if m.is_output_head), None)
+
+    @functools.cached_property
+    def other_module_index(self) -> dict[str, tuple[tuple[str, ParamHolder | None], ...]]:
+        """Every module that is not linear, by the last part of its name: the parameter holders (embeddings, norms)
+        and the containers (``model.layers.0.self_attn``: None), which a target may also match in PEFT."""
+        holders = {h.name: h for h in self.other_modules}
+        linear = {m.name: m for m in self.linear_modules}
+        names: dict[str, ParamHolder | None] = dict(holders)
+        for name in (*holders, *linear):
+            parts = name.split(".")
+            for end in range(1, len(parts)):
+                prefix = ".".join(parts[:end])
+                if prefix not in linear:
+                    names.setdefault(prefix, None)
+        index: dict[str, list[tuple[str, ParamHolder | None]]] = {}
+        for name, holder in names.items():
+            index.setdefault(name.rsplit(".", 1)[-1], []).append((name, holder))
+        return {leaf: tuple(entries) for leaf, entries in index.items()}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -138,7 +162,7 @@ def _llama_family(cfg: _Cfg, model_type: str) -> dict[str, Any]:
     else:
         qkv_bias = o_bias = mlp_bias = False
     tied = cfg.bool("tie_word_embeddings", False)
-    linear, other = [], [ParamHolder("model.embed_tokens", "embedding", vocab * d, 0)]
+    linear, other = [], [_embedding("model.embed_tokens", vocab, d)]
     for i in range(n):
         p = f"model.layers.{i}."
         linear += [
@@ -167,8 +191,8 @@ def _gpt2(cfg: _Cfg, model_type: str) -> dict[str, Any]:
     ffn, vocab = cfg.int("n_inner", default=4 * d), cfg.int("vocab_size")
     positions = cfg.int("n_positions", "max_position_embeddings")
     linear = []
-    other = [ParamHolder("transformer.wte", "embedding", vocab * d, 0),
-             ParamHolder("transformer.wpe", "embedding", positions * d, 0)]
+    other = [_embedding("transformer.wte", vocab, d),
+             _embedding("transformer.wpe", positions, d)]
     for i in range(n):
         p = f"transformer.h.{i}."
         other += [ParamHolder(p + "ln_1", "layernorm", d, d), ParamHolder(p + "ln_2", "layernorm", d, d)]
@@ -192,8 +216,8 @@ def _gpt3(cfg: _Cfg, model_type: str) -> dict[str, Any]:
     ffn, vocab = cfg.int("intermediate_size", default=4 * d), cfg.int("vocab_size")
     positions = cfg.int("max_position_embeddings")
     linear = []
-    other = [ParamHolder("model.embed_tokens", "embedding", vocab * d, 0),
-             ParamHolder("model.embed_positions", "embedding", positions * d, 0)]
+    other = [_embedding("model.embed_tokens", vocab, d),
+             _embedding("model.embed_positions", positions, d)]
     for i in range(n):
         p = f"model.layers.{i}."
         linear += [LinearModule(p + f"self_attn.{x}_proj", d, d, True, layer=i) for x in "qkvo"]
@@ -218,8 +242,8 @@ def _opt(cfg: _Cfg, model_type: str) -> dict[str, Any]:
     norm_bias = d if affine and bias else 0
     norm = ("layernorm", d if affine else 0, norm_bias)
     linear = []
-    other = [ParamHolder("model.decoder.embed_tokens", "embedding", vocab * proj, 0),
-             ParamHolder("model.decoder.embed_positions", "embedding", (positions + 2) * d, 0)]
+    other = [_embedding("model.decoder.embed_tokens", vocab, proj),
+             _embedding("model.decoder.embed_positions", positions + 2, d)]
     if cfg.bool("do_layer_norm_before", True) and not cfg.bool("_remove_final_layer_norm", False):
         other.append(ParamHolder("model.decoder.final_layer_norm", *norm))
     if proj != d:
@@ -244,9 +268,9 @@ def _bert(cfg: _Cfg, model_type: str) -> dict[str, Any]:
     ffn, vocab, positions = cfg.int("intermediate_size"), cfg.int("vocab_size"), cfg.int("max_position_embeddings")
     types = cfg.int("type_vocab_size", default=2)
     e = "bert.embeddings."
-    other = [ParamHolder(e + "word_embeddings", "embedding", vocab * d, 0),
-             ParamHolder(e + "position_embeddings", "embedding", positions * d, 0),
-             ParamHolder(e + "token_type_embeddings", "embedding", types * d, 0),
+    other = [_embedding(e + "word_embeddings", vocab, d),
+             _embedding(e + "position_embeddings", positions, d),
+             _embedding(e + "token_type_embeddings", types, d),
              ParamHolder(e + "LayerNorm", "layernorm", d, d)]
     linear = []
     for i in range(n):
@@ -259,11 +283,12 @@ def _bert(cfg: _Cfg, model_type: str) -> dict[str, Any]:
                   ParamHolder(p + "output.LayerNorm", "layernorm", d, d)]
     linear.append(LinearModule("cls.predictions.transform.dense", d, d, True))
     other += [ParamHolder("cls.predictions.transform.LayerNorm", "layernorm", d, d),
-              ParamHolder("cls.predictions", "bias", 0, vocab)]  # the decoder's bias is this same tensor
+              ]
+    other.append(ParamHolder("cls.predictions", "bias", 0, vocab))
+    # tied (the default): the decoder's weight is the word embeddings' and its bias is cls.predictions.bias;
+    # untied (transformers 5): both are separate tensors
     tied = cfg.bool("tie_word_embeddings", True)
-    if not tied:
-        other.append(ParamHolder("cls.predictions.decoder", "embedding", vocab * d, 0))
-    linear.append(LinearModule("cls.predictions.decoder", d, vocab, True, is_output_head=True, shared=True))
+    linear.append(LinearModule("cls.predictions.decoder", d, vocab, True, is_output_head=True, shared=tied))
     return dict(hidden_size=d, num_layers=n, intermediate_size=ffn, num_attention_heads=heads,
                 num_key_value_heads=heads, vocab_size=vocab, max_position_embeddings=positions,
                 tie_word_embeddings=tied, linear_modules=linear, other_modules=other)

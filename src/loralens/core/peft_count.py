@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,29 +190,57 @@ def resolve_targets(arch: Architecture, spec: LoraConfigSpec) -> tuple[str, ...]
     return DEFAULT_TARGETS[arch.model_type]
 
 
-def _matcher(arch: Architecture, spec: LoraConfigSpec, targets: tuple[str, ...] | str):  # noqa: ANN202
+_KIND_TEXT = {"layernorm": "a LayerNorm", "rmsnorm": "an RMSNorm", "bias": "a module with a lone bias vector"}
+
+
+def _name_matcher(spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> Callable[[str], bool]:
+    """PEFT's check_target_module_exists for a regex str or a list of names (with layers_to_transform)."""
     if isinstance(targets, str):
-        if targets.lower() == ALL_LINEAR:
-            return lambda m: not m.is_output_head
         regex = re.compile(targets)
-        return lambda m: regex.fullmatch(m.name) is not None
+        return lambda name: regex.fullmatch(name) is not None
     exact = set(targets)
     suffixes = tuple("." + t for t in targets)
     layers = spec.layers_to_transform
     using_layers = layers is not None and (not isinstance(layers, tuple) or len(layers) != 0)
     wanted = {layers} if isinstance(layers, int) else set(layers or ())
 
-    def match(m: LinearModule) -> bool:
-        if m.name in exact:
+    def match(name: str) -> bool:
+        if name in exact:
             return True
-        if not m.name.endswith(suffixes):
+        if not name.endswith(suffixes):
             return False
         if not using_layers:
             return True
-        found = _LAYER_INDEX.match(m.name)
+        found = _LAYER_INDEX.match(name)
         return found is not None and int(found.group("idx")) in wanted
 
     return match
+
+
+def _adapted_modules(arch: Architecture, spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> list[LinearModule]:
+    """The modules PEFT would wrap, in model order; embeddings become LinearModule-shaped entries
+    (in = num_embeddings, out = embedding_dim, as LoRA's A (r x num) and B (dim x r))."""
+    if isinstance(targets, str) and targets.lower() == ALL_LINEAR:
+        return [m for m in arch.linear_modules if not m.is_output_head]
+    match = _name_matcher(spec, targets)
+    adapted = [m for m in arch.linear_modules if match(m.name)]
+    index = arch.other_module_index
+    if isinstance(targets, str):
+        candidates = [entry for entries in index.values() for entry in entries]
+    else:
+        leaves = dict.fromkeys(t.rsplit(".", 1)[-1] for t in targets)
+        candidates = [entry for leaf in leaves for entry in index.get(leaf, ())]
+    embeddings = []
+    for name, holder in candidates:
+        if not match(name):
+            continue
+        if holder is None or holder.kind != "embedding":
+            kind = "a module that holds other modules" if holder is None else _KIND_TEXT.get(holder.kind, holder.kind)
+            raise InvalidParameterError(
+                f"Target module {name!r} is not supported: it is {kind}. LoRA adapts linear layers (nn.Linear, "
+                "Conv1D) and embeddings; choose their names", where="target_modules")
+        embeddings.append(LinearModule(name, holder.shape[0], holder.shape[1], False, layer=None))
+    return embeddings + adapted
 
 
 def _pattern_value(pattern: Mapping[str, Any], name: str, default: Any) -> Any:
@@ -234,14 +262,11 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     three times faster, for sweeps over many settings.
     """
     targets = resolve_targets(arch, spec)
-    match = _matcher(arch, spec, targets)
     dora, bias_mode = spec.use_dora, spec.bias
     rank_pattern, alpha_pattern = spec.rank_pattern, spec.alpha_pattern
     modules: list[ModuleCount] = []
     lora_total = dora_total = adapted_bias = matched = 0
-    for m in arch.linear_modules:
-        if not match(m):
-            continue
+    for m in _adapted_modules(arch, spec, targets):
         r = _pattern_value(rank_pattern, m.name, spec.r) if rank_pattern else spec.r
         alpha = _pattern_value(alpha_pattern, m.name, spec.lora_alpha) if alpha_pattern else spec.lora_alpha
         lora = r * (m.in_features + m.out_features)
