@@ -82,6 +82,9 @@ class ExplorerPage:
         self._syncing = False
         self._matrices_key: tuple | None = None  # what the heatmaps show now
         self._matrices_timer: ui.timer | None = None
+        self._secondary_timer: ui.timer | None = None
+        self._pending_view: ExplorerView | None = None
+        self._rank_max: int | None = None
         with page_frame("Explorer", embed):
             self.url_message = ui.label("; ".join(messages)).classes("ll-warn").props('role="alert" data-testid="url-message"')
             self.url_message.set_visibility(bool(messages))
@@ -311,24 +314,20 @@ class ExplorerPage:
         self.trained = trained
         self._render_matrices(build_view(self.state))
 
-    def _schedule_matrices(self, view: ExplorerView) -> None:
-        """Redraw the heatmaps once the controls rest for 120 ms: numbers and diagram stay live while dragging,
-        and the 20,000 heatmap cells are sent once rather than on every slider step."""
-        if self._matrices_timer is not None:
-            self._matrices_timer.cancel()
-        self._matrices_timer = ui.timer(0.12, lambda: self._render_matrices(view), once=True)
-
     # ------------------------------------------------------------------------------------------ render
 
     def render(self) -> None:
+        """Numbers, warning, formulas and diagram at once; charts, text and heatmaps follow (see below)."""
         view = build_view(self.state)
         s = self.state
         self._syncing = True
         try:
-            self.rank_slider.props(f"max={min(s.d, s.k)}")
+            if self._rank_max != min(s.d, s.k):
+                self._rank_max = min(s.d, s.k)
+                self.rank_slider.props(f"max={self._rank_max}")
+                self.rank_input.props(f"max={self._rank_max}")
             self.rank_slider.value = s.r
             self.rank_input.value = s.r
-            self.rank_input.props(f"max={min(s.d, s.k)}")
             self.d_slider.value = _step_index(s.d)
             self.d_input.value = s.d
             self.k_slider.value = _step_index(s.k)
@@ -352,15 +351,37 @@ class ExplorerPage:
         self.formula_lora.set_text(view.formula_lora)
         self.formula_merge.set_text(view.formula_merge)
         self.diagram.set_content(view.diagram_svg)
+        ui.navigate.history.replace("/?" + to_query(SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
+        if self._pending_view is None and self._matrices_key is None:
+            self._render_secondary(view)  # first paint: everything at once
+        else:
+            self._schedule_secondary(view)
+
+    def _schedule_secondary(self, view: ExplorerView) -> None:
+        """Charts and text at most every 100 ms while a slider moves (the last state always drawn), so that the
+        numbers and the diagram repaint first; the heatmaps once the controls rest for 120 ms."""
+        self._pending_view = view
+        if self._secondary_timer is None:
+            self._secondary_timer = ui.timer(0.1, self._flush_secondary, once=True)
+        if self._matrices_timer is not None:
+            self._matrices_timer.cancel()
+        self._matrices_timer = ui.timer(0.12, lambda: self._render_matrices(self._pending_view or view), once=True)
+
+    def _flush_secondary(self) -> None:
+        self._secondary_timer = None
+        if self._pending_view is not None:
+            self._render_charts_and_text(self._pending_view)
+
+    def _render_secondary(self, view: ExplorerView) -> None:
+        self._pending_view = view
+        self._render_charts_and_text(view)
+        self._render_matrices(view)
+
+    def _render_charts_and_text(self, view: ExplorerView) -> None:
         _set_chart(self.bars, view.bars_option)
         _set_chart(self.growth, view.growth_option)
         _set_chart(self.rank_chart, view.rank_option)
         self._render_text(view)
-        if self._matrices_key is None:
-            self._render_matrices(view)  # first paint: at once
-        else:
-            self._schedule_matrices(view)
-        ui.navigate.history.replace("/?" + to_query(SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
 
     def _render_text(self, view: ExplorerView) -> None:
         self.table.rows = [{"method": m, "formula": f, "value": v} for m, f, v in view.example_rows]
