@@ -150,3 +150,8 @@ def test_bad_config_json_is_one_clear_error_naming_the_file(tmp_path: Path, cont
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         architecture_from_config(tmp_path / "absent.json")
+
+
+def test_a_file_given_as_model_points_to_config() -> None:
+    with pytest.raises(ConfigError, match="pass a config.json with --config"):
+        get_architecture("my/config.json")

@@ -228,3 +228,9 @@ def test_targets_matching_unsupported_modules_fail_like_peft(targets: list[str] 
     with pytest.raises(InvalidParameterError) as info:
         count_lora(get_architecture("llama-2-7b"), LoraConfigSpec(target_modules=targets))
     assert message in info.value.message and info.value.where == "target_modules"
+
+
+def test_equal_specs_are_equal_and_hash_alike() -> None:
+    a = LoraConfigSpec(r=4, target_modules=["q_proj"], rank_pattern={"q_proj": 2})
+    b = LoraConfigSpec(r=4, target_modules=("q_proj",), rank_pattern={"q_proj": 2})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1

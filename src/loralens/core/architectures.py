@@ -420,6 +420,8 @@ def get_architecture(name: str) -> Architecture:
     close += [c for c in candidates if key and key in c and c not in close][: 3 - len(close)]
     originals = {k: (a.hf_id if k == a.hf_id.lower() else a.short_name) for k, a in _BY_NAME.items()}
     hint = f"; did you mean {', '.join(repr(originals[c]) for c in close)}?" if close else ""
+    if key.endswith(".json") or os.path.isfile(name):
+        hint = "; that looks like a file: pass a config.json with --config (architecture_from_config)"
     return_names = ", ".join(a.short_name for a in PRESETS.values())
     raise ConfigError(f"unknown model {name!r}{hint} (known: {return_names}; or pass a config.json)", where="model")
 

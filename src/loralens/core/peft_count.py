@@ -128,6 +128,10 @@ class LoraConfigSpec:
         set_(self, "rank_pattern", _check_pattern("rank_pattern", self.rank_pattern, True))
         set_(self, "alpha_pattern", _check_pattern("alpha_pattern", self.alpha_pattern, False))
 
+    def __hash__(self) -> int:  # the patterns are dicts: hash their items so a spec can key a cache
+        return hash((self.r, self.lora_alpha, self.target_modules, self.use_rslora, self.use_dora, self.bias,
+                     self.layers_to_transform, tuple(self.rank_pattern.items()), tuple(self.alpha_pattern.items())))
+
     def scaling(self, r: int, alpha: float) -> float:
         return alpha / math.sqrt(r) if self.use_rslora else alpha / r
 
