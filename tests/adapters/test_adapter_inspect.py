@@ -99,3 +99,26 @@ def test_json_has_the_fields_of_issue_item_6() -> None:
         assert len(module["singular_values"]) == module["r"]
         assert module["singular_values"] == sorted(module["singular_values"], reverse=True)
     assert data["modules"][0]["scaling"] == pytest.approx(16 / np.sqrt(8))
+
+
+@pytest.mark.parametrize("cond", [1e2, 1e5, 1e9])
+@pytest.mark.parametrize("shape", [(300, 6, 200), (40, 6, 500)])
+def test_ill_conditioned_factors_still_match_a_full_svd(cond: float, shape: tuple[int, int, int]) -> None:
+    """Badly scaled factors (the Gram/Cholesky shortcut must hand over to QR) and rank-deficient ones."""
+    from loralens.adapters import AdapterModule
+    from loralens.adapters.inspect import inspect_module
+    from loralens.core.lowrank import lowrank_svd
+
+    out, r, inp = shape
+    rng = np.random.default_rng(int(cond))
+    q, _ = np.linalg.qr(rng.standard_normal((out, r)))
+    b = q * np.logspace(0, -np.log10(cond), r)  # (out, r) with condition number cond
+    a = rng.standard_normal((r, inp))
+    a[-1] = a[0]  # rank-deficient A
+    module = AdapterModule(name="m", a=a, b=b, r=r, alpha=2.0 * r, scaling=2.0, in_features=inp, out_features=out)
+    full = np.linalg.svd(2.0 * b @ a, compute_uv=False)[:r]
+    report = inspect_module(module)
+    np.testing.assert_allclose(report.singular_values, full, rtol=0, atol=1e-12 * full[0])
+    assert report.numerical_rank == np.linalg.matrix_rank(2.0 * b @ a, tol=full[0] * max(out, inp) * 1.1920929e-07)
+    u, s, vt = lowrank_svd(b, a, 2.0)
+    np.testing.assert_allclose((u * s) @ vt, 2.0 * b @ a, rtol=0, atol=1e-12 * full[0])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from loralens.adapters._blas import single_thread_blas
 from loralens.adapters.peft_format import Adapter, AdapterModule
 from loralens.core.lowrank import effective_rank, energy_kept, numerical_rank, singular_values
 
@@ -116,6 +117,11 @@ def parse_layer(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _fro(x: np.ndarray) -> float:
+    """‖x‖_F without BLAS (numpy's norm calls a threaded dot, slow on a busy machine for these sizes)."""
+    return float(np.sqrt(np.sum(np.square(x, dtype=np.float64))))
+
+
 def inspect_module(module: AdapterModule) -> ModuleReport:
     finite = bool(np.isfinite(module.a).all() and np.isfinite(module.b).all()
                   and (module.magnitude is None or np.isfinite(module.magnitude).all()))
@@ -145,8 +151,8 @@ def inspect_module(module: AdapterModule) -> ModuleReport:
         numerical_rank=num_rank,
         effective_rank=eff_rank,
         energy=energy,
-        a_norm=float(np.linalg.norm(module.a.astype(np.float64))),
-        b_norm=float(np.linalg.norm(module.b.astype(np.float64))),
+        a_norm=_fro(module.a),
+        b_norm=_fro(module.b),
         nonfinite=not finite,
         dora=module.magnitude is not None,
     )
@@ -159,7 +165,8 @@ def _nonfinite_tensors(module: AdapterModule) -> list[str]:
 
 def inspect_adapter(adapter: Adapter) -> AdapterReport:
     """Analyse every module (spectra from the r x r core, never the d x k product) and summarise the adapter."""
-    reports = tuple(inspect_module(m) for m in adapter.modules)
+    with single_thread_blas():
+        reports = tuple(inspect_module(m) for m in adapter.modules)
     nonfinite = [name for m, rep in zip(adapter.modules, reports, strict=True) if rep.nonfinite
                  for name in _nonfinite_tensors(m)]
     parameters = sum(m.a.size + m.b.size + (m.magnitude.size if m.magnitude is not None else 0)
