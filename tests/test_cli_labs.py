@@ -72,4 +72,14 @@ def test_bad_parameters_are_one_line_and_exit_2(capsys, argv: list[str], message
 def test_installed_command() -> None:
     done = subprocess.run([sys.executable, "-m", "loralens", "lab", "merge", "--d", "8", "--k", "8", "--rank", "2",
                            "--batch", "4", "--json"], capture_output=True, text=True)
-    assert done.returncode == 0 and json.loads(done.stdout)["flops_per_token_merged"] == 128
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["flops_per_token_merged"] == 128
+
+
+def test_another_process_gets_the_same_numbers() -> None:
+    """Seeds fix everything: a fresh interpreter (its own BLAS state) prints exactly the library's numbers."""
+    argv = ["fit", "--d", "20", "--k", "12", "--rank", "3", "--target-rank", "5", "--steps", "40", "--seed", "11"]
+    done = subprocess.run([sys.executable, "-m", "loralens", "lab", *argv, "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = run_fit(d=20, k=12, rank=3, target_rank=5, steps=40, seed=11).to_json()
+    assert json.loads(done.stdout) == json.loads(json.dumps(expected))

@@ -176,7 +176,10 @@ class LabView:
     def _fail(self, message: str, where: str | None) -> None:
         show_message(self.error, message)
         for name, control in self.controls.items():
-            control.props(remove="error") if name != where else control.props("error")
+            if name == where:
+                control.props("error")
+            else:
+                control.props(remove="error")
         self.reading.set_content("")
         self.charts.clear()
 
