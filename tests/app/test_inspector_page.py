@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from nicegui.testing import User
 from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_bytes
 from loralens.app import charts_inspector as ci
 from loralens.app import settings
+from loralens.app.pages import inspector
 from loralens.app.pages.inspector import sample_path
 
 
@@ -98,7 +101,7 @@ async def test_broken_upload_shows_the_library_message_and_keeps_the_sample(user
     await upload(user, ("adapter_config.json", config), ("adapter_model.safetensors", weights[: len(weights) // 2]))
     expected = None
     try:
-        load_adapter_from_bytes(config, weights[: len(weights) // 2], name="adapter_model.safetensors")
+        load_adapter_from_bytes(config, weights[: len(weights) // 2], name="upload")
     except Exception as error:  # noqa: BLE001 - the library's message is what the page must show
         expected = str(error)
     assert expected and "adapter_model.safetensors" in expected
@@ -110,6 +113,7 @@ async def test_broken_upload_shows_the_library_message_and_keeps_the_sample(user
 async def test_bad_config_names_the_file(user: User) -> None:
     _, weights = sample_files()
     await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
     await upload(user, ("adapter_config.json", b"{not json"), ("adapter_model.safetensors", weights))
     await user.should_see("adapter_config.json")
     await user.should_see("is not valid JSON")
@@ -117,6 +121,7 @@ async def test_bad_config_names_the_file(user: User) -> None:
 
 async def test_pickle_upload_is_refused_with_how_to_convert(user: User) -> None:
     await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
     await upload(user, ("adapter_model.bin", b"\x80\x04not really a pickle"))
     await user.should_see("adapter_model.bin")
     await user.should_see("safetensors")
@@ -143,6 +148,7 @@ async def test_open_a_folder_on_this_machine(user: User, tmp_path: Path, loopbac
     folder = tmp_path / "my_adapter"
     shutil.copytree(sample_path(), folder)
     await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
     user.find(marker="path-input").type(str(folder))
     user.find(marker="path-open").click()
     await user.should_see(f"Showing {folder}")
@@ -195,6 +201,7 @@ async def test_bad_url_values_are_named(user: User) -> None:
 async def test_resize_preview_follows_the_controls(user: User) -> None:
     report = sample_report()
     await user.open("/inspector?mode=rank&rank=1")
+    await user.should_see(marker="resize-table")  # the adapter is read after the page is delivered
     table = element(user, "resize-table")
     assert isinstance(table, ui.table)
     assert [row["new_r"] for row in table.rows] == [1] * len(report.modules)
@@ -211,6 +218,7 @@ async def test_resize_preview_follows_the_controls(user: User) -> None:
 
 async def test_download_is_a_zip_of_a_valid_resized_adapter(user: User) -> None:
     await user.open("/inspector?mode=rank&rank=2")
+    await user.should_see(marker="resize-table")  # the adapter is read after the page is delivered
     user.find(marker="resize-download").click()
     response = await user.download.next(timeout=20)
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
@@ -221,3 +229,34 @@ async def test_download_is_a_zip_of_a_valid_resized_adapter(user: User) -> None:
     assert [m.r for m in resized.modules] == [min(2, m.r) for m in original.modules]
     for new, old in zip(resized.modules, original.modules, strict=True):
         assert new.singular_values == pytest.approx(old.singular_values[: new.r], rel=1e-3)
+
+
+async def test_an_open_started_later_wins(user: User, tmp_path: Path, loopback: None,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a folder while the sample is still being read shows the folder, even when the sample's read ends
+    last (the sample's read is held until the folder is shown)."""
+    folder = tmp_path / "later"
+    shutil.copytree(sample_path(), folder)
+    release, finished = threading.Event(), threading.Event()
+    real = inspector.open_folder
+
+    def held_sample(path: Path):  # type: ignore[no-untyped-def]
+        if Path(path) != sample_path():
+            return real(path)
+        release.wait(30)
+        try:
+            return real(path)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(inspector, "open_folder", held_sample)
+    await user.open("/inspector")
+    await user.should_see("Reading the sample adapter")
+    user.find(marker="path-input").type(str(folder))
+    user.find(marker="path-open").click()
+    await user.should_see(f"Showing {folder}")
+    release.set()
+    assert await asyncio.to_thread(finished.wait, 30)
+    await asyncio.sleep(0.3)  # let the sample's read return to the page
+    await user.should_see(f"Showing {folder}")
+    await user.should_not_see("Reading the sample adapter")

@@ -32,7 +32,7 @@ def test_broken_upload_shows_the_message_beside_the_upload(page, app_url: str) -
     config, weights = sample_bytes()
     broken = weights[: len(weights) // 3]
     try:
-        load_adapter_from_bytes(config, broken, name="adapter_model.safetensors")
+        load_adapter_from_bytes(config, broken, name="upload")
         raise AssertionError("the truncated file was accepted")
     except Exception as error:  # noqa: BLE001 - the library's message is what the page must show
         expected = str(error)

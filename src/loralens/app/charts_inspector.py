@@ -124,27 +124,27 @@ def table_columns() -> list[dict[str, Any]]:
     ]
 
 
+def module_row(module: Any) -> dict[str, Any]:
+    """One module's table row: numbers as numbers (None where not finite)."""
+    return {
+        "name": module.name,
+        "shape": f"{module.out_features} × {module.in_features}",
+        "r": int(module.r),
+        "alpha": _finite(module.alpha),
+        "scaling": _finite(module.scaling),
+        "delta_fro": _finite(module.delta_fro),
+        "numerical_rank": int(module.numerical_rank),
+        "effective_rank": _finite(module.effective_rank),
+        "energy_half": energy_at_half(module),
+        "a_norm": _finite(module.a_norm),
+        "b_norm": _finite(module.b_norm),
+        "nonfinite": "NaN/Inf" if module.nonfinite else "",
+    }
+
+
 def table_rows(report: Any) -> list[dict[str, Any]]:
-    """One row per module, numbers as numbers (None where not finite), in the report's order."""
-    rows = []
-    for module in report.modules:
-        rows.append(
-            {
-                "name": module.name,
-                "shape": f"{module.out_features} × {module.in_features}",
-                "r": int(module.r),
-                "alpha": _finite(module.alpha),
-                "scaling": _finite(module.scaling),
-                "delta_fro": _finite(module.delta_fro),
-                "numerical_rank": int(module.numerical_rank),
-                "effective_rank": _finite(module.effective_rank),
-                "energy_half": energy_at_half(module),
-                "a_norm": _finite(module.a_norm),
-                "b_norm": _finite(module.b_norm),
-                "nonfinite": "NaN/Inf" if module.nonfinite else "",
-            }
-        )
-    return rows
+    """One row per module, in the report's order."""
+    return [module_row(module) for module in report.modules]
 
 
 # ---------------------------------------------------------------- charts
@@ -307,7 +307,7 @@ def heatmap_option(report: Any, metric: str) -> dict[str, Any]:
             "data": list(grid.layers),
             "splitArea": {"show": True},
         },
-        "yAxis": {"type": "category", "data": list(grid.types), "splitArea": {"show": True}},
+        "yAxis": {"type": "category", "data": list(grid.types), "splitArea": {"show": True}, "inverse": True},
         "visualMap": {
             "min": low,
             "max": high,

@@ -42,6 +42,7 @@ SCHEMA = (
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
+UPLOAD_NAME = "upload"  # errors in uploaded files read "upload/adapter_model.safetensors: ..."
 
 
 E = TypeVar("E", bound=ui.element)
@@ -136,6 +137,7 @@ class InspectorPage:
         self.embed = embed
         self.loaded: Loaded | None = None
         self.pending: dict[str, tuple[str, bytes]] = {}
+        self.generation = 0  # counts opens; only the latest one's result is shown
         self.limit = settings.current.upload_limit_bytes
 
     # ---- building
@@ -204,16 +206,20 @@ class InspectorPage:
                         error: ui.label) -> bool:
         """Run ``work(*args)`` in a thread and show its adapter; on failure keep the old one and show why."""
         show_message(error, None)
+        self.generation += 1
+        generation = self.generation
         self.busy_text.set_text(f"Reading {label}…")
         self.busy.set_visibility(True)
         try:
             result = await run.io_bound(work, *args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a traceback
-            show_message(error, describe(exc, f"reading {label}"))
+            if generation == self.generation:
+                show_message(error, describe(exc, f"reading {label}"))
             return False
         finally:
-            self.busy.set_visibility(False)
-        if result is None:  # the app is stopping
+            if generation == self.generation:
+                self.busy.set_visibility(False)
+        if result is None or generation != self.generation:  # the app is stopping, or a newer open won
             return False
         adapter, report = result
         self.loaded = Loaded(adapter, report, label, stem)
@@ -280,7 +286,7 @@ class InspectorPage:
             self.pending.clear()
             self.upload_status.set_visibility(False)
             stem = weights_name.rsplit(".", 1)[0]
-            opened = await self.open_with(open_bytes, config, weights, weights_name, label=f"upload {weights_name}",
+            opened = await self.open_with(open_bytes, config, weights, UPLOAD_NAME, label=f"upload {weights_name}",
                                           stem=stem, error=self.upload_error)
             if opened and problems:
                 show_message(self.upload_error, "; ".join(problems))
@@ -385,8 +391,7 @@ class InspectorPage:
         return ci.energy_option([module], threshold=threshold)
 
     def show_facts(self, module: Any) -> None:
-        assert self.loaded is not None
-        row = next(r for r in ci.table_rows(self.loaded.report) if r["name"] == module.name)
+        row = ci.module_row(module)
         fro = "—" if row["delta_fro"] is None else f"{row['delta_fro']:.4g}"
         eff = "—" if row["effective_rank"] is None else f"{row['effective_rank']:.3g}"
         self.module_facts.set_text(
@@ -539,6 +544,10 @@ def register() -> None:
         with page_frame("Inspector", embed):
             view = InspectorPage(values, embed)
             view.build(messages)
+            view.busy_text.set_text("Reading the adapter…")
+            view.busy.set_visibility(True)
+            # deliver the page (with its spinner) first, then read the adapter
+            await ui.context.client.connected()
             path = values["path"]
             if path:
                 refusal = view.path_refusal()
