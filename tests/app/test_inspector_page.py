@@ -260,3 +260,25 @@ async def test_an_open_started_later_wins(user: User, tmp_path: Path, loopback: 
     await asyncio.sleep(0.3)  # let the sample's read return to the page
     await user.should_see(f"Showing {folder}")
     await user.should_not_see("Reading the sample adapter")
+
+
+async def test_nan_values_are_reported_not_crashing(user: User, tmp_path: Path) -> None:
+    from loralens.adapters.safetensors_io import encode, load_arrays, to_bytes
+
+    config, _ = sample_files()
+    arrays = load_arrays(sample_path() / "adapter_model.safetensors")
+    bad_name = sorted(name for name in arrays if name.endswith("lora_B.weight"))[0]
+    arrays[bad_name] = arrays[bad_name].copy()
+    arrays[bad_name][0, 0] = float("nan")
+    weights = to_bytes({name: encode(array) for name, array in arrays.items()})
+    await user.open("/inspector")
+    await user.should_see("Showing the sample adapter")
+    await upload(user, ("adapter_config.json", config), ("adapter_model.safetensors", weights))
+    await user.should_see("Showing upload adapter_model.safetensors")
+    await user.should_see(f"{bad_name} — see the table")
+    table = element(user, "inspector-table")
+    flagged = [row["name"] for row in table.rows if row["nonfinite"]]  # type: ignore[attr-defined]
+    assert flagged == [bad_name.removeprefix("base_model.model.").removesuffix(".lora_B.weight")]
+    element(user, "resize-mode").set_value("rank")  # type: ignore[attr-defined]
+    user.find(marker="resize-download").click()
+    await user.should_see("holds NaN or Inf values; cannot resize")
