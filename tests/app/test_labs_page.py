@@ -138,3 +138,8 @@ def test_lesson_link_parses_exactly() -> None:
     lab, values, messages = parse_state({"lab": "fit", "d": "64", "k": "64", "rank": "4", "target_rank": "16"})
     assert (lab, messages) == ("fit", [])
     assert (values["d"], values["k"], values["rank"], values["target_rank"]) == (64, 64, 4, 16)
+
+
+def test_embedded_page_keeps_embed_in_its_urls() -> None:
+    assert lab_url("init", {"d": 8}, embed=True).endswith("&embed=1")
+    assert "embed" not in lab_url("init", {"d": 8})

@@ -75,9 +75,9 @@ def parse_state(query: Mapping[str, str]) -> tuple[str, dict[str, Any], list[str
     return lab, values, messages + [m for m in more if not m.startswith("URL parameter lab:")]
 
 
-def lab_url(lab: str, values: Mapping[str, Any]) -> str:
-    """/labs?lab=...&... with the lab's parameters in schema order."""
-    return "/labs?" + to_query(schema(lab), {**values, "lab": lab})
+def lab_url(lab: str, values: Mapping[str, Any], embed: bool = False) -> str:
+    """/labs?lab=...&... with the lab's parameters in schema order (and embed=1 when embedded)."""
+    return "/labs?" + to_query(schema(lab), {**values, "lab": lab}) + ("&embed=1" if embed else "")
 
 
 def _number_value(kind: type, value: float | None) -> Any:
@@ -97,11 +97,11 @@ class LabView:
         self.values = values
         self.embed = embed
         self.generation = 0
-        self.progress = 0.0  # written by the worker thread, read by a timer on the event loop
+        self.progress = (0, 1)  # (done, total) steps: written by the worker thread, read by a timer on the loop
         self.controls: dict[str, ui.number] = {}
 
     def build(self, messages: list[str]) -> None:
-        with ui.tabs(value=self.lab, on_change=lambda e: ui.navigate.to(lab_url(e.value, {}))).classes(
+        with ui.tabs(value=self.lab, on_change=lambda e: ui.navigate.to(lab_url(e.value, {}, self.embed))).classes(
                 "w-full").props('dense align="left" mobile-arrows outside-arrows') as tabs:
             for name in LABS:
                 ui.tab(name, TAB_LABELS[name]).props(f'data-testid="lab-tab-{name}"')
@@ -129,13 +129,13 @@ class LabView:
         self.reading.props('data-testid="lab-reading"')
         self.charts = ui.element("div").classes("w-full grid gap-3").style(
             "grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))")
-        ui.timer(0.2, lambda: self.bar.set_value(self.progress))
+        ui.timer(0.2, self._show_progress)
 
     def changed(self, name: str, value: float | None) -> None:
         kind = PARAMS[name][0]
         self.values[name] = _number_value(kind, value)
         if all(v is not None for v in self.values.values()):
-            ui.navigate.history.replace(lab_url(self.lab, self.values))
+            ui.navigate.history.replace(lab_url(self.lab, self.values, self.embed))
         background_tasks.create(self.start(), name="lab run")
 
     async def start(self, debounce: float = DEBOUNCE_SECONDS) -> None:
@@ -154,9 +154,9 @@ class LabView:
         def progress(done: int, total: int) -> None:
             if generation != self.generation:
                 raise Superseded
-            self.progress = done / total
+            self.progress = (done, total)
 
-        self.progress = 0.0
+        self.progress = (0, 1)
         self.busy.set_visibility(True)
         try:
             result = await run.io_bound(LABS[self.lab], **params, progress=progress)
@@ -172,6 +172,15 @@ class LabView:
         if result is None or generation != self.generation:
             return
         self._show(result)
+
+    def stop(self) -> None:
+        """Supersede any run in progress without starting another."""
+        self.generation += 1
+
+    def _show_progress(self) -> None:
+        done, total = self.progress
+        self.bar.set_value(done / total)
+        self.busy_label.set_text(f"running… {done:,} of {total:,}" if done else "running…")
 
     def _fail(self, message: str, where: str | None) -> None:
         show_message(self.error, message)
@@ -276,3 +285,4 @@ def register() -> None:
         with page_frame("Labs", embed):
             view.build(messages)
         ui.timer(0.0, lambda: view.start(debounce=0.0), once=True)
+        ui.context.client.on_delete(view.stop)  # a closed tab stops its run at the next progress call
