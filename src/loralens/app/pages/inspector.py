@@ -107,7 +107,8 @@ def pickle_message(name: str) -> str:
 
 
 def limit_text(limit: int) -> str:
-    return f"{limit / 2**20:g} MB"
+    """The upload limit as people read it: "512 MB" (MB of 2²⁰ bytes), or bytes below 1 MB."""
+    return f"{limit / 2**20:.4g} MB" if limit >= 2**20 else f"{limit:,}-byte"
 
 
 def describe(error: BaseException, what: str) -> str:
