@@ -234,3 +234,21 @@ def test_equal_specs_are_equal_and_hash_alike() -> None:
     a = LoraConfigSpec(r=4, target_modules=["q_proj"], rank_pattern={"q_proj": 2})
     b = LoraConfigSpec(r=4, target_modules=("q_proj",), rank_pattern={"q_proj": 2})
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(model_and_targets(), st.integers(1, 16), st.integers(1, 16), st.floats(1, 64), st.data())
+def test_rank_pattern_changes_only_the_modules_it_names(
+    mt: tuple[str, list[str]], r: int, r2: int, alpha2: float, data: st.DataObject
+) -> None:
+    arch, targets = get_architecture(mt[0]), mt[1]
+    special = data.draw(st.sampled_from(targets))
+    base = count_lora(arch, LoraConfigSpec(r=r, target_modules=targets))
+    patterned = count_lora(arch, LoraConfigSpec(r=r, target_modules=targets, rank_pattern={special: r2},
+                                                alpha_pattern={special: alpha2}))
+    for before, after in zip(base.modules, patterned.modules, strict=True):
+        if before.name.endswith("." + special):
+            assert (after.r, after.params) == (r2, r2 * (before.in_features + before.out_features))
+            assert math.isclose(after.scaling, alpha2 / r2)
+        else:
+            assert after == before

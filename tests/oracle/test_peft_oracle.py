@@ -152,3 +152,31 @@ def test_targets_matching_an_unsupported_module_fail_in_both(targets: list[str] 
         get_peft_model(build_meta_model(config), LoraConfig(target_modules=targets))
     with pytest.raises(InvalidParameterError, match="is not supported"):
         count_lora(architecture_from_config(config), LoraConfigSpec(target_modules=targets))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"r": 4, "target_modules": ["c_attn"]},
+        {"r": 2, "target_modules": "all-linear", "use_dora": True, "bias": "all"},
+        {"r": 3, "target_modules": ["c_fc", "wte"], "bias": "lora_only"},
+    ],
+)
+def test_adapter_bytes_equal_the_tensor_bytes_of_peft_saved_file(kwargs: dict, tmp_path: Path) -> None:
+    import struct
+    import warnings
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=64, n_positions=16, bos_token_id=0,
+                        eos_token_id=0)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_peft_model(AutoModelForCausalLM.from_config(config), LoraConfig(**kwargs))
+        model.save_pretrained(tmp_path)
+    data = (tmp_path / "adapter_model.safetensors").read_bytes()
+    header_len = struct.unpack("<Q", data[:8])[0]
+    mine = count_lora(architecture_from_config(config.to_dict()), LoraConfigSpec(**kwargs))
+    assert len(data) - 8 - header_len == mine.adapter_bytes["fp32"]
