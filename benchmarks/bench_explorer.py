@@ -28,19 +28,21 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 INSTALL = """() => {
   window.__lat = []; window.__redraws = 0;
-  const watched = ['lora-params', 'diagram'].map(id => document.querySelector(`[data-testid="${id}"]`)).filter(Boolean);
+  // the Explorer replaces the inner HTML of its numbers and diagram blocks: watch the blocks (the bare page: the label)
+  const watched = [['numbers', 'lora-params'], ['diagram-box', 'rank']]
+    .map(([block, fallback]) => document.querySelector(`[data-testid="${block}"]`) || document.querySelector(`[data-testid="${fallback}"]`).parentElement);
   let pressed = null, pending = new Set();
   document.addEventListener('keydown', () => { pressed = performance.now(); pending = new Set(watched); }, true);
   for (const el of watched) {
     new MutationObserver(() => {
-      if (el.dataset.testid === 'lora-params') window.__redraws++;
+      if (el === watched[0]) window.__redraws++;
       if (pressed === null) return;
       pending.delete(el);
       if (pending.size === 0) {
         const start = pressed; pressed = null;
         requestAnimationFrame(() => requestAnimationFrame(() => window.__lat.push(performance.now() - start)));
       }
-    }).observe(el.parentElement, {subtree: true, childList: true, characterData: true, attributes: true});
+    }).observe(el, {subtree: true, childList: true, characterData: true});
   }
 }"""
 

@@ -44,8 +44,9 @@ def test_mouse_drag_redraws_while_dragging(page, app_url: str) -> None:  # type:
     page.get_by_test_id("lora-params").filter(has_text="128").wait_for()
     page.evaluate(
         """() => { window.__seen = new Set();
-        const el = document.querySelector('[data-testid="lora-params"]');
-        new MutationObserver(() => window.__seen.add(el.innerText)).observe(el, {subtree: true, childList: true, characterData: true}); }"""
+        const block = document.querySelector('[data-testid="numbers"]');
+        new MutationObserver(() => window.__seen.add(block.querySelector('[data-testid="lora-params"]').innerText))
+          .observe(block, {subtree: true, childList: true, characterData: true}); }"""
     )
     box = page.get_by_test_id("rank").bounding_box()
     y = box["y"] + box["height"] / 2

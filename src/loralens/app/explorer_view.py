@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from html import escape
 from fractions import Fraction
 
 from loralens.app.url_state import Param, parse_query
@@ -108,6 +109,14 @@ class ExplorerView:
     benefits: tuple[tuple[str, str], ...]
     small: bool  # the real matrices can be shown
 
+    @property
+    def numbers_html(self) -> str:
+        return numbers_html(self)
+
+    @property
+    def text_html(self) -> str:
+        return text_html(self)
+
 
 def build_view(state: ExplorerState) -> ExplorerView:
     """All of the Explorer for ``state`` (which must be valid: use state_from_query / clamp_rank)."""
@@ -194,7 +203,7 @@ def rank_thickness(r: int, d: int, k: int, side: float) -> float:
     grows with r, and r = min(d, k) is exactly as wide as the side it multiplies.
     """
     m = min(d, k)
-    if m <= 1:
+    if m <= 1 or r >= m:
         return side
     return max(2.0, min(side, side * math.log1p(r) / math.log1p(m)))
 
@@ -434,4 +443,48 @@ def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
             "B starts at zero, so ΔW = 0 and W′ = W before the first step: training starts exactly from the "
             "pretrained model and moves only inside a rank-r subspace.",
         ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- HTML blocks
+# The numbers and the text are each one HTML block rather than dozens of elements: NiceGUI re-renders its whole
+# element tree on every update, so fewer elements keep the page live while a slider moves.
+
+
+def numbers_html(view: ExplorerView) -> str:
+    """The counts, the saving or the warning, the rank for the target and the formulas."""
+    cells = "".join(
+        f'<div><div class="ll-cap">{escape(label)}</div><div class="ll-num ll-big" data-testid="{testid}">{value}</div></div>'
+        for label, testid, value in (
+            ("full fine-tuning d·k", "full-params", view.full_text),
+            ("LoRA r(d+k)", "lora-params", view.lora_text),
+            ("LoRA share", "lora-ratio", view.ratio_text),
+            ("break-even rank dk/(d+k)", "break-even", view.break_even_text),
+        )
+    )
+    warning = f'<div class="ll-warn" role="alert" data-testid="rank-warning">{escape(view.warning)}</div>' if view.warning else ""
+    formulas = "".join(f"<div>{escape(f)}</div>" for f in (view.formula_full, view.formula_lora))
+    return (
+        f'<div class="ll-numbers">{cells}</div>'
+        f'<div class="ll-strong" data-testid="savings">{escape(view.savings_text)}</div>{warning}'
+        f'<div class="ll-small" data-testid="max-rank">{escape(view.max_rank_text)}</div>'
+        f'<div class="ll-mono">{formulas}<div data-testid="formula-merge">{escape(view.formula_merge)}</div></div>'
+    )
+
+
+def text_html(view: ExplorerView) -> str:
+    """The seed page's parameter table and worked example, recomputed, and the four benefits with numbers."""
+    c = view.count
+    rows = "".join(
+        f"<tr><td>{escape(m)}</td><td>{escape(f)}</td><td class='ll-r'>{escape(v)}</td></tr>" for m, f, v in view.example_rows
+    )
+    benefits = "".join(f"<li><b>{escape(t)}.</b> {escape(x)}</li>" for t, x in view.benefits)
+    return (
+        "<div class='ll-cols'><div class='ll-col'><h3>Parameter table, for this layer</h3>"
+        f"<table class='ll-table' data-testid='param-table'><thead><tr><th>Method</th><th>Formula</th>"
+        f"<th class='ll-r'>Parameters</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p><b>Worked example.</b> A {c.d:,} × {c.k:,} weight has {c.full:,} parameters. A rank-{c.r:,} LoRA trains "
+        f"B ({c.d:,} × {c.r:,}) and A ({c.r:,} × {c.k:,}): {c.lora:,} parameters, {view.ratio_text} of full "
+        "fine-tuning. The seed lesson's case is d = k = 4096, r = 8: 16,777,216 against 65,536 (0.39%).</p></div>"
+        f"<div class='ll-col'><h3>Benefits, with this layer's numbers</h3><ul class='ll-list'>{benefits}</ul></div></div>"
     )

@@ -38,6 +38,20 @@ _CSS = """
 .ll-muted { color: #555; }
 .ll-warn { color: #B00020; font-weight: 600; }
 .ll-card { width: 100%; }
+.ll-cap { font-size: 12px; color: #555; }
+.ll-big { font-size: 20px; line-height: 1.5rem; }
+.ll-numbers { display: flex; flex-wrap: wrap; column-gap: 24px; row-gap: 4px; align-items: baseline; }
+.ll-strong { font-weight: 600; }
+.ll-small { font-size: 14px; }
+.ll-mono { font-family: ui-monospace, monospace; font-size: 14px; }
+.ll-cols { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.ll-col { flex: 1 1 380px; min-width: 0; }
+.ll-cols h3 { font-size: 16px; font-weight: 600; margin: 0 0 6px; }
+.ll-table { width: 100%; border-collapse: collapse; font-size: 14px; }
+.ll-table th, .ll-table td { border-bottom: 1px solid #e0e0e0; padding: 4px 6px; text-align: left; }
+.ll-table .ll-r { text-align: right; font-variant-numeric: tabular-nums; }
+.ll-list { margin: 0; padding-left: 18px; font-size: 14px; }
+.ll-list li { margin-bottom: 4px; }
 @media (max-width: 600px) { .ll-page { padding: 4px 6px; } .ll-hide-narrow { display: none; } }
 """
 

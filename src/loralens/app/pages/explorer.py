@@ -93,7 +93,7 @@ class ExplorerPage:
                     self._build_controls()
                 with ui.column().classes("grow gap-1 min-w-0 w-full"):
                     self._build_numbers()
-                    self.diagram = ui.html("", sanitize=False).classes("w-full")
+                    self.diagram = ui.html("", sanitize=False).classes("w-full").props('data-testid="diagram-box"')
             self._build_charts()
             self._build_matrices()
             self._build_text()
@@ -170,25 +170,7 @@ class ExplorerPage:
     # ------------------------------------------------------------------------------------------ views
 
     def _build_numbers(self) -> None:
-        with ui.row().classes("w-full gap-x-6 gap-y-1 items-baseline"):
-            for label, attr, testid in (
-                ("full fine-tuning d·k", "full_label", "full-params"),
-                ("LoRA r(d+k)", "lora_label", "lora-params"),
-                ("LoRA share", "ratio_label", "lora-ratio"),
-            ):
-                with ui.column().classes("gap-0"):
-                    ui.label(label).classes("text-xs ll-muted")
-                    setattr(self, attr, ui.label("").classes("ll-num text-xl").props(f'data-testid="{testid}"'))
-            with ui.column().classes("gap-0"):
-                ui.label("break-even rank dk/(d+k)").classes("text-xs ll-muted")
-                self.break_even_label = ui.label("").classes("ll-num text-xl").props('data-testid="break-even"')
-        self.savings_label = ui.label("").classes("font-semibold").props('data-testid="savings"')
-        self.warning_label = ui.label("").classes("ll-warn").props('role="alert" data-testid="rank-warning"')
-        self.max_rank_label = ui.label("").classes("text-sm").props('data-testid="max-rank"')
-        with ui.column().classes("gap-0 text-sm font-mono"):
-            self.formula_full = ui.label("")
-            self.formula_lora = ui.label("")
-            self.formula_merge = ui.label("").props('data-testid="formula-merge"')
+        self.numbers = ui.html("", sanitize=False).classes("w-full").props('data-testid="numbers"')
 
     def _build_charts(self) -> None:
         with ui.row().classes("w-full gap-3 max-md:flex-wrap"):
@@ -215,40 +197,25 @@ class ExplorerPage:
             with self.matrices_hint:
                 self.matrices_hint_label = ui.label("").classes("text-sm")
                 ui.button("Show a 64 × 64 layer", on_click=self._small_layer).props('dense no-caps data-testid="go-small"')
-            self.matrices = ui.column().classes("w-full gap-1")
-            with self.matrices:
-                self.matrices_caption = ui.label("").classes("text-sm").props('data-testid="matrices-caption"')
-                with ui.grid().classes("w-full gap-1 grid-cols-2 md:grid-cols-5"):
-                    self.heatmaps = [ui.echart({}).classes("w-full h-44") for _ in range(5)]
-                self.sv_chart = ui.echart({}).classes("w-full h-56").props('data-testid="sv-chart"')
-                self.sv_caption = ui.label("").classes("text-sm").props('data-testid="sv-caption"')
+            self.matrices = ui.column().classes("w-full gap-1")  # filled the first time the layer is small
+            self.heatmaps: list[ui.echart] = []
+
+    def _build_heatmaps(self) -> None:
+        with self.matrices:
+            self.matrices_caption = ui.label("").classes("text-sm").props('data-testid="matrices-caption"')
+            with ui.grid().classes("w-full gap-1 grid-cols-2 md:grid-cols-5"):
+                self.heatmaps = [ui.echart({}).classes("w-full h-44") for _ in range(5)]
+            self.sv_chart = ui.echart({}).classes("w-full h-56").props('data-testid="sv-chart"')
+            self.sv_caption = ui.label("").classes("text-sm").props('data-testid="sv-caption"')
 
     def _build_text(self) -> None:
-        with ui.row().classes("w-full gap-3 max-md:flex-wrap items-start"):
-            with ui.card().classes("grow basis-96 min-w-0 p-3"):
-                ui.label("Parameter table, for this layer").classes("text-base font-semibold")
-                self.table = ui.table(
-                    columns=[
-                        {"name": "method", "label": "Method", "field": "method", "align": "left"},
-                        {"name": "formula", "label": "Formula", "field": "formula", "align": "left"},
-                        {"name": "value", "label": "Parameters", "field": "value", "align": "right"},
-                    ],
-                    rows=[],
-                    row_key="method",
-                ).props("dense flat wrap-cells").classes("w-full")
-                self.example = ui.markdown("").classes("text-sm")
-                ui.link("See it on a real model →", "/models").props('data-testid="to-models"')
-            with ui.card().classes("grow basis-96 min-w-0 p-3"):
-                ui.label("Why low rank works").classes("text-base font-semibold")
-                ui.label(_TEXT_WHY).classes("text-sm")
-                ui.link("Watch it happen in the fit lab →", "/labs?lab=fit").classes("text-sm")
         with ui.card().classes("w-full p-3"):
-            ui.label("Benefits, with this layer's numbers").classes("text-base font-semibold")
-            self.benefit_labels: list[tuple[ui.label, ui.label]] = []
-            with ui.column().classes("w-full gap-1 text-sm"):
-                for _ in range(4):
-                    with ui.row().classes("gap-1 no-wrap items-baseline"):
-                        self.benefit_labels.append((ui.label("").classes("font-semibold whitespace-nowrap"), ui.label("")))
+            self.text = ui.html("", sanitize=False).classes("w-full")
+            with ui.row().classes("gap-4"):
+                ui.link("See it on a real model →", "/models").props('data-testid="to-models"')
+                ui.link("Watch low rank work in the fit lab →", "/labs?lab=fit")
+            ui.label("Why low rank works").classes("text-base font-semibold")
+            ui.label(_TEXT_WHY).classes("text-sm")
 
     # ------------------------------------------------------------------------------------------ events
 
@@ -339,17 +306,7 @@ class ExplorerPage:
         finally:
             self._syncing = False
         self.k_row.set_visibility(not s.square)
-        self.full_label.set_text(view.full_text)
-        self.lora_label.set_text(view.lora_text)
-        self.ratio_label.set_text(view.ratio_text)
-        self.break_even_label.set_text(view.break_even_text)
-        self.savings_label.set_text(view.savings_text)
-        self.warning_label.set_text(view.warning or "")
-        self.warning_label.set_visibility(view.warning is not None)
-        self.max_rank_label.set_text(view.max_rank_text)
-        self.formula_full.set_text(view.formula_full)
-        self.formula_lora.set_text(view.formula_lora)
-        self.formula_merge.set_text(view.formula_merge)
+        self.numbers.set_content(view.numbers_html)
         self.diagram.set_content(view.diagram_svg)
         ui.navigate.history.replace("/?" + to_query(SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
         if self._pending_view is None and self._matrices_key is None:
@@ -384,17 +341,7 @@ class ExplorerPage:
         self._render_text(view)
 
     def _render_text(self, view: ExplorerView) -> None:
-        self.table.rows = [{"method": m, "formula": f, "value": v} for m, f, v in view.example_rows]
-        self.table.update()
-        c = view.count
-        self.example.set_content(
-            f"**Worked example.** A {c.d:,} × {c.k:,} weight has {c.full:,} parameters. A rank-{c.r:,} LoRA trains "
-            f"B ({c.d:,} × {c.r:,}) and A ({c.r:,} × {c.k:,}): {c.lora:,} parameters, {view.ratio_text} of full "
-            f"fine-tuning. The seed lesson's case is d = k = 4096, r = 8: 16,777,216 against 65,536 (0.39%)."
-        )
-        for (title_label, text_label), (title, text) in zip(self.benefit_labels, view.benefits):
-            title_label.set_text(f"{title}.")
-            text_label.set_text(text)
+        self.text.set_content(view.text_html)
 
     def _render_matrices(self, view: ExplorerView) -> None:
         self.matrices.set_visibility(view.small)
@@ -411,6 +358,8 @@ class ExplorerPage:
         if key == self._matrices_key:
             return
         self._matrices_key = key
+        if not self.heatmaps:
+            self._build_heatmaps()
         layer = small_layer(s.d, s.k, s.r, s.alpha, s.rslora, trained=self.trained)
         limit = float(max(abs(layer.w).max(), abs(layer.merged).max()))
         for chart, (matrix, title) in zip(
