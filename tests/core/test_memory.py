@@ -276,3 +276,42 @@ def test_lora_and_qlora_need_less_than_full() -> None:
         assert runs["qlora"].weights < runs["lora"].weights < runs["full"].weights + runs["full"].optimizer
         assert runs["qlora"].total < runs["lora"].total < runs["full"].total
         assert runs["lora"].activations == runs["qlora"].activations  # same compute dtype, same adapters
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_model_states_equal_what_torch_and_peft_allocate(method: str) -> None:
+    """One real AdamW step on a small Llama (bf16 base; PEFT LoRA, or full fine-tuning in fp32): the bytes of the
+    parameters, their gradients and AdamW's states equal our weights, gradients and optimizer exactly. This checks
+    the claim that PEFT keeps LoRA's A and B in fp32 on a bf16 model (autocast_adapter_dtype)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    peft = pytest.importorskip("peft")
+    import warnings
+
+    from loralens.core.architectures import architecture_from_config
+    from loralens.core.peft_count import LoraConfigSpec
+
+    data = dict(model_type="llama", hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=101, max_position_embeddings=64)
+    config = transformers.AutoConfig.for_model(**data, bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if method == "lora" else torch.float32
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype)
+    if method == "lora":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained)
+    ids = torch.randint(1, 101, (2, 8))
+    model(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in trained)
+    states = sum(t.numel() * t.element_size() for state in optimizer.state.values() for t in state.values()
+                 if torch.is_tensor(t) and t.dim() > 0)  # exp_avg and exp_avg_sq (not the 0-d step)
+    arch = architecture_from_config(data)
+    spec = LoraConfigSpec(r=4, target_modules=("q_proj", "v_proj"))
+    est = estimate_memory(arch, spec, method=method, dtype="bf16" if method == "lora" else "fp32").per_device
+    assert (est.weights, est.gradients, est.optimizer) == (weights, grads, states)
