@@ -107,3 +107,23 @@ def test_methods_chart_is_log_scale_and_skips_zero() -> None:
     values = {name: d["value"] for name, d in zip(option["yAxis"]["data"], option["series"][0]["data"])}
     assert values["BitFit"] is None  # Llama has no biases: no bar on a log axis
     assert values["Full fine-tuning"] == 6_738_415_616
+
+
+def test_module_choices_are_valid_peft_targets() -> None:
+    assert cm.module_choices(get_architecture("bert-base-uncased")) == [
+        "query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
+    assert cm.module_choices(get_architecture("gpt2")) == ["c_attn", "attn.c_proj", "c_fc", "mlp.c_proj"]
+    for name in ("llama-2-7b", "opt-125m", "qwen2.5-0.5b", "gpt3", "bert-base-uncased", "gpt2"):
+        arch = get_architecture(name)
+        for target in cm.module_choices(arch):  # each one matches at least one module per block
+            count = count_lora(arch, LoraConfigSpec(target_modules=(target,)))
+            assert len(count.modules) >= arch.num_layers
+
+
+def test_target_text_parsing() -> None:
+    arch = get_architecture("llama-2-7b")
+    assert cm.parse_target_text(arch, "") == (None, None)
+    assert cm.parse_target_text(arch, "ALL-LINEAR") == ("all-linear", None)
+    assert cm.parse_target_text(arch, "q_proj, v_proj,q_proj") == (("q_proj", "v_proj"), None)
+    targets, problem = cm.parse_target_text(arch, "q_proj,c_attn")
+    assert targets is None and problem is not None and "c_attn" in problem and "gate_proj" in problem
