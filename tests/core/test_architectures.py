@@ -155,3 +155,15 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_a_file_given_as_model_points_to_config() -> None:
     with pytest.raises(ConfigError, match="pass a config.json with --config"):
         get_architecture("my/config.json")
+
+
+def test_config_file_is_named_after_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "Tiny-GPT2"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100, "n_positions": 32}))
+    arch = architecture_from_config(folder / "config.json")
+    assert (arch.short_name, arch.display_name, arch.hf_id) == ("Tiny-GPT2", "Tiny-GPT2", str(folder / "config.json"))
+    named = architecture_from_config({"_name_or_path": "org/Model-1B", "model_type": "gpt2", "n_embd": 64,
+                                      "n_layer": 2, "n_head": 4, "vocab_size": 100, "n_positions": 32})
+    assert (named.hf_id, named.short_name) == ("org/Model-1B", "Model-1B")

@@ -344,15 +344,17 @@ def architecture_from_config(
         )
     fields = BUILDERS[model_type](_Cfg(data, source), model_type)
     if not hf_id:
-        names = data.get("_name_or_path") or data.get("name_or_path") or source
-        hf_id = str(names)
+        hf_id = str(data.get("_name_or_path") or data.get("name_or_path") or source)
+    if not short_name and hf_id == source and source != "config":
+        path = Path(source)  # .../Llama-3.2-1B/config.json -> Llama-3.2-1B
+        short_name = path.parent.name if path.name == "config.json" and path.parent.name else path.stem
     total = _total(fields["linear_modules"], fields["other_modules"])
     return Architecture(
         hf_id=hf_id,
         short_name=short_name or hf_id.rsplit("/", 1)[-1],
         model_type=model_type,
         total_params=total,
-        display_name=display_name or hf_id,
+        display_name=display_name or short_name or hf_id.rsplit("/", 1)[-1],
         source=source,
         **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()},
     )
