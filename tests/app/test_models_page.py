@@ -127,3 +127,14 @@ def test_target_text_parsing() -> None:
     assert cm.parse_target_text(arch, "q_proj, v_proj,q_proj") == (("q_proj", "v_proj"), None)
     targets, problem = cm.parse_target_text(arch, "q_proj,c_attn")
     assert targets is None and problem is not None and "c_attn" in problem and "gate_proj" in problem
+
+
+def test_memory_chart_scales_to_small_models_and_cuts_huge_full_bars() -> None:
+    small = cm.memory_chart_option(cm.compute(cm.ModelsState(model="gpt2")).memory)
+    assert small["yAxis"]["max"] < 24
+    assert small["series"][4]["markLine"]["data"] == []  # all fit 24 GB: no line to draw
+    big = cm.compute(cm.ModelsState(model="llama-2-70b", targets="all-linear"))
+    option = cm.memory_chart_option(big.memory)
+    assert [d["yAxis"] for d in option["series"][4]["markLine"]["data"]] == [24, 40, 80]
+    full_label = option["series"][-1]["data"][0]["label"]["formatter"]
+    assert full_label.endswith("(off scale)") and option["yAxis"]["max"] < big.memory["full"].per_device.total / 2**30

@@ -173,15 +173,21 @@ def gib(n: float) -> float:
 def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
     """Stacked bars (GiB per device) for full, LoRA and QLoRA, with dashed lines at 24, 40 and 80 GB cards.
 
-    When full fine-tuning dwarfs the others (more than 3x the scale they and the 80 GB line need), the axis stops at
+    When even the largest total fits the smallest card, the axis fits the bars and no line is drawn. When full
+    fine-tuning dwarfs the others (more than 3x the scale they and the 80 GB line need), the axis stops at
     that scale and the full bar is cut, its total written at the top with "(off scale)".
     """
     methods = [m for m in memory.METHODS if m in estimates]
     totals = {m: gib(estimates[m].per_device.total) for m in methods}
-    small = max([80.0] + [t for m, t in totals.items() if m != "full"])
-    ceiling = 20 * math.ceil(small * 1.25 / 20)
-    if max(totals.values(), default=0.0) <= 3 * ceiling:
-        ceiling = 20 * math.ceil(max([80.0, *totals.values()]) * 1.1 / 20)
+    largest = max(totals.values(), default=1.0)
+    if largest < GPU_LINES_GIB[0]:
+        ceiling = _nice_ceiling(largest * 1.15)  # everything fits the smallest card: show the bars, not the lines
+    else:
+        small = max([80.0] + [t for m, t in totals.items() if m != "full"])
+        ceiling = 20 * math.ceil(small * 1.25 / 20)
+        if largest <= 3 * ceiling:
+            ceiling = 20 * math.ceil(max(80.0, largest) * 1.1 / 20)
+    lines = [g for g in GPU_LINES_GIB if g <= ceiling]
     series: list[dict[str, Any]] = []
     for name in SERIES:
         series.append({
@@ -193,7 +199,7 @@ def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
         "symbol": "none", "silent": True,
         "lineStyle": {"type": "dashed", "color": "#333"},
         "label": {"formatter": "{b}", "position": "insideEndTop", "fontSize": 10},
-        "data": [{"name": f"{g} GB", "yAxis": g} for g in GPU_LINES_GIB],
+        "data": [{"name": f"{g} GB", "yAxis": g} for g in lines],
     }
     labels = []
     for m in methods:
@@ -217,6 +223,12 @@ def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
                   "max": ceiling},
         "series": series,
     }
+
+
+def _nice_ceiling(value: float) -> float:
+    """The next 1, 1.5, 2, 3, 5, 7.5 or 10 times a power of ten at or above ``value``."""
+    power = 10 ** math.floor(math.log10(max(value, 1e-9)))
+    return next(power * f for f in (1, 1.5, 2, 3, 5, 7.5, 10) if power * f >= value)
 
 
 def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
