@@ -30,6 +30,11 @@ def sample_report():  # type: ignore[no-untyped-def]
     return inspect_adapter(load_adapter(sample_path()))
 
 
+async def see(user: User, target: str | None = None, *, marker: str | None = None) -> None:
+    """should_see that waits long enough for an adapter read in a worker thread on a busy machine (up to 30 s)."""
+    await user.should_see(target, marker=marker, retries=300)
+
+
 def element(user: User, marker: str) -> ui.element:
     found = user.find(marker=marker).elements
     assert len(found) == 1, f"{len(found)} elements marked {marker}"
@@ -53,9 +58,9 @@ def loopback():  # type: ignore[no-untyped-def]
 async def test_opens_on_the_sample_with_its_numbers(user: User) -> None:
     report = sample_report()
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
-    await user.should_see(f"Modules ({report.summary.modules})")
-    await user.should_see(f"{report.summary.parameters:,}")
+    await see(user, "Showing the sample adapter")
+    await see(user, f"Modules ({report.summary.modules})")
+    await see(user, f"{report.summary.parameters:,}")
     table = element(user, "inspector-table")
     assert isinstance(table, ui.table)
     rows = table.rows
@@ -78,26 +83,26 @@ async def test_opens_on_the_sample_with_its_numbers(user: User) -> None:
 async def test_upload_of_both_files_shows_that_adapter(user: User) -> None:
     config, weights = sample_files()
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     await upload(user, ("adapter_config.json", config), ("mine.safetensors", weights))
-    await user.should_see("Showing upload mine.safetensors")
+    await see(user, "Showing upload mine.safetensors")
     await user.should_not_see(marker="upload-error")  # hidden: nothing went wrong
 
 
 async def test_upload_one_file_at_a_time(user: User) -> None:
     config, weights = sample_files()
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     await upload(user, ("adapter_model.safetensors", weights))
-    await user.should_see("Received adapter_model.safetensors; now add adapter_config.json.")
+    await see(user, "Received adapter_model.safetensors; now add adapter_config.json.")
     await upload(user, ("adapter_config.json", config))
-    await user.should_see("Showing upload adapter_model.safetensors")
+    await see(user, "Showing upload adapter_model.safetensors")
 
 
 async def test_broken_upload_shows_the_library_message_and_keeps_the_sample(user: User) -> None:
     config, weights = sample_files()
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     await upload(user, ("adapter_config.json", config), ("adapter_model.safetensors", weights[: len(weights) // 2]))
     expected = None
     try:
@@ -105,26 +110,26 @@ async def test_broken_upload_shows_the_library_message_and_keeps_the_sample(user
     except Exception as error:  # noqa: BLE001 - the library's message is what the page must show
         expected = str(error)
     assert expected and "adapter_model.safetensors" in expected
-    await user.should_see(expected)
-    await user.should_see("Showing the sample adapter")
+    await see(user, expected)
+    await see(user, "Showing the sample adapter")
     await user.should_not_see("Traceback")
 
 
 async def test_bad_config_names_the_file(user: User) -> None:
     _, weights = sample_files()
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     await upload(user, ("adapter_config.json", b"{not json"), ("adapter_model.safetensors", weights))
-    await user.should_see("adapter_config.json")
-    await user.should_see("is not valid JSON")
+    await see(user, "adapter_config.json")
+    await see(user, "is not valid JSON")
 
 
 async def test_pickle_upload_is_refused_with_how_to_convert(user: User) -> None:
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     await upload(user, ("adapter_model.bin", b"\x80\x04not really a pickle"))
-    await user.should_see("adapter_model.bin")
-    await user.should_see("safetensors")
+    await see(user, "adapter_model.bin")
+    await see(user, "safetensors")
     label = element(user, "upload-error")
     assert "pickle" in label.text  # type: ignore[attr-defined]
 
@@ -133,13 +138,13 @@ async def test_file_over_the_limit_is_refused_in_the_browser_and_on_the_server(u
     await user.open("/inspector")
     limit_mb = settings.current.upload_limit_bytes / 2**20
     user.find(marker="inspector-upload").trigger("rejected", [{"name": "huge.safetensors", "size": 10**10}])
-    await user.should_see(f"huge.safetensors is larger than the {limit_mb:g} MB limit")
+    await see(user, f"huge.safetensors is larger than the {limit_mb:g} MB limit")
     old = settings.current.upload_limit_bytes
     settings.current.upload_limit_bytes = 100
     try:
         await user.open("/inspector")
         await upload(user, ("adapter_model.safetensors", b"x" * 101))
-        await user.should_see("adapter_model.safetensors is larger than the ")
+        await see(user, "adapter_model.safetensors is larger than the ")
     finally:
         settings.current.upload_limit_bytes = old
 
@@ -148,14 +153,14 @@ async def test_open_a_folder_on_this_machine(user: User, tmp_path: Path, loopbac
     folder = tmp_path / "my_adapter"
     shutil.copytree(sample_path(), folder)
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     user.find(marker="path-input").type(str(folder))
     user.find(marker="path-open").click()
-    await user.should_see(f"Showing {folder}")
+    await see(user, f"Showing {folder}")
     user.find(marker="path-input").clear().type(str(tmp_path / "nowhere"))
     user.find(marker="path-open").click()
-    await user.should_see("not found")
-    await user.should_see(f"Showing {folder}")
+    await see(user, "not found")
+    await see(user, f"Showing {folder}")
 
 
 async def test_folder_path_in_the_url_opens_it(user: User, tmp_path: Path, loopback: None) -> None:
@@ -163,7 +168,7 @@ async def test_folder_path_in_the_url_opens_it(user: User, tmp_path: Path, loopb
     shutil.copytree(sample_path(), folder)
     (folder / "adapter_model.safetensors").rename(folder / "weights.safetensors")
     await user.open(f"/inspector?path={folder}")
-    await user.should_see(f"Showing {folder}")
+    await see(user, f"Showing {folder}")
 
 
 async def test_folders_are_refused_when_not_on_loopback(user: User, tmp_path: Path) -> None:
@@ -171,8 +176,8 @@ async def test_folders_are_refused_when_not_on_loopback(user: User, tmp_path: Pa
     settings.current.host = "0.0.0.0"
     try:
         await user.open(f"/inspector?path={sample_path()}")
-        await user.should_see("opening a folder on the server's disk is turned off")
-        await user.should_see("Showing the sample adapter")
+        await see(user, "opening a folder on the server's disk is turned off")
+        await see(user, "Showing the sample adapter")
         await user.should_not_see(marker="path-input")
     finally:
         settings.current.host = old
@@ -182,43 +187,43 @@ async def test_module_in_the_url_is_selected_and_picking_updates_the_charts(user
     report = sample_report()
     second = report.modules[1]
     await user.open(f"/inspector?module={second.name}")
-    await user.should_see(f"{second.name}: {second.out_features} × {second.in_features}")
+    await see(user, f"{second.name}: {second.out_features} × {second.in_features}")
     spectrum = element(user, "spectrum-chart")
     assert spectrum.options["series"][0]["name"] == second.name  # type: ignore[attr-defined]
     picker = element(user, "module-picker")
     picker.set_value(report.modules[0].name)  # type: ignore[attr-defined]
-    await user.should_see(f"{report.modules[0].name}: ")
+    await see(user, f"{report.modules[0].name}: ")
     assert spectrum.options["series"][0]["data"] == pytest.approx(  # type: ignore[attr-defined]
         list(report.modules[0].singular_values))
 
 
 async def test_bad_url_values_are_named(user: User) -> None:
     await user.open("/inspector?rank=lots&module=no.such.module")
-    await user.should_see("URL parameter rank")
-    await user.should_see("no module named 'no.such.module'")
+    await see(user, "URL parameter rank")
+    await see(user, "no module named 'no.such.module'")
 
 
 async def test_resize_preview_follows_the_controls(user: User) -> None:
     report = sample_report()
     await user.open("/inspector?mode=rank&rank=1")
-    await user.should_see(marker="resize-table")  # the adapter is read after the page is delivered
+    await see(user, marker="resize-table")  # the adapter is read after the page is delivered
     table = element(user, "resize-table")
     assert isinstance(table, ui.table)
     assert [row["new_r"] for row in table.rows] == [1] * len(report.modules)
     expected = ci.resize_preview(report, rank=1)
     assert [row["energy_kept"] for row in table.rows] == pytest.approx([r.energy_kept for r in expected.rows])
-    await user.should_see(f"LoRA parameters {expected.parameters_before:,} → {expected.parameters_after:,}")
+    await see(user, f"LoRA parameters {expected.parameters_before:,} → {expected.parameters_after:,}")
     element(user, "resize-mode").set_value("energy")  # type: ignore[attr-defined]
     element(user, "resize-energy").set_value(0.5)  # type: ignore[attr-defined]
     half = ci.resize_preview(report, energy=0.5)
     assert [row["new_r"] for row in table.rows] == [r.new_r for r in half.rows]
     element(user, "resize-energy").set_value(1.5)  # type: ignore[attr-defined]
-    await user.should_see("energy to keep: must be")
+    await see(user, "energy to keep: must be")
 
 
 async def test_download_is_a_zip_of_a_valid_resized_adapter(user: User) -> None:
     await user.open("/inspector?mode=rank&rank=2")
-    await user.should_see(marker="resize-table")  # the adapter is read after the page is delivered
+    await see(user, marker="resize-table")  # the adapter is read after the page is delivered
     user.find(marker="resize-download").click()
     response = await user.download.next(timeout=20)
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
@@ -251,14 +256,14 @@ async def test_an_open_started_later_wins(user: User, tmp_path: Path, loopback: 
 
     monkeypatch.setattr(inspector, "open_folder", held_sample)
     await user.open("/inspector")
-    await user.should_see("Reading the sample adapter")
+    await see(user, "Reading the sample adapter")
     user.find(marker="path-input").type(str(folder))
     user.find(marker="path-open").click()
-    await user.should_see(f"Showing {folder}")
+    await see(user, f"Showing {folder}")
     release.set()
     assert await asyncio.to_thread(finished.wait, 30)
     await asyncio.sleep(0.3)  # let the sample's read return to the page
-    await user.should_see(f"Showing {folder}")
+    await see(user, f"Showing {folder}")
     await user.should_not_see("Reading the sample adapter")
 
 
@@ -272,13 +277,13 @@ async def test_nan_values_are_reported_not_crashing(user: User, tmp_path: Path) 
     arrays[bad_name][0, 0] = float("nan")
     weights = to_bytes({name: encode(array) for name, array in arrays.items()})
     await user.open("/inspector")
-    await user.should_see("Showing the sample adapter")
+    await see(user, "Showing the sample adapter")
     await upload(user, ("adapter_config.json", config), ("adapter_model.safetensors", weights))
-    await user.should_see("Showing upload adapter_model.safetensors")
-    await user.should_see(f"{bad_name} — see the table")
+    await see(user, "Showing upload adapter_model.safetensors")
+    await see(user, f"{bad_name} — see the table")
     table = element(user, "inspector-table")
     flagged = [row["name"] for row in table.rows if row["nonfinite"]]  # type: ignore[attr-defined]
     assert flagged == [bad_name.removeprefix("base_model.model.").removesuffix(".lora_B.weight")]
     element(user, "resize-mode").set_value("rank")  # type: ignore[attr-defined]
     user.find(marker="resize-download").click()
-    await user.should_see("holds NaN or Inf values; cannot resize")
+    await see(user, "holds NaN or Inf values; cannot resize")
