@@ -39,7 +39,12 @@ PRESETS: tuple[tuple[str, int, int], ...] = (
     ("64²  (see the matrices)", 64, 64),
 )
 
-SMALL_MATRIX_LIMIT = 64  # heatmaps of the real matrices are drawn for d, k up to this
+SMALL_MATRIX_LIMIT = 64
+
+DIAGRAM_SCALE_NOTE = (
+    "d and k to scale (aspect kept); the rank side of B and A on a log scale, log(1+r)/log(1+min(d,k)), "
+    "so thin factors stay visible and r = min(d, k) is full width."
+)  # heatmaps of the real matrices are drawn for d, k up to this
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ def diagram_svg(d: int, k: int, r: int, s: float) -> str:
     x_eq = x_a + w_w + gap / 2
     x_m = x_a + w_w + gap
     width = x_m + w_w + 14
-    height = top + w_h + 62
+    height = top + w_h + 48
     y_a = top
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" width="100%" '
@@ -237,7 +242,7 @@ def diagram_svg(d: int, k: int, r: int, s: float) -> str:
         "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
         "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#bdbdbd\" "
         "stroke-width=\"2\"/></pattern></defs>",
-        "<style>text{font:11px system-ui,sans-serif;fill:#222}.t{font-weight:600;font-size:13px}"
+        "<style>text{font:13px system-ui,sans-serif;fill:#222}.t{font-weight:600;font-size:15px}"
         ".op{font-size:20px;font-weight:600}.dim{fill:#444}</style>",
         # W, frozen
         _rect(x_w, top, w_w, w_h, _GREY, "url(#hatch)", "W"),
@@ -258,13 +263,6 @@ def diagram_svg(d: int, k: int, r: int, s: float) -> str:
         _rect(x_m, top, w_w, w_h, _MERGED, _MERGED, "W′", opacity=0.85),
         _text(x_m + w_w / 2, top - 8, "W′ = W + ΔW", "t", "middle"),
         _dims(x_m, top, w_w, w_h, d, k),
-        _text(
-            left,
-            height - 6,
-            "d, k to scale (aspect kept); the rank side on a log scale so thin B and A stay visible",
-            "dim",
-            "start",
-        ),
         "</svg>",
     ]
     return "".join(parts)

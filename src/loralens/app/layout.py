@@ -62,10 +62,10 @@ def page_frame(title: str, embed: bool = False) -> Iterator[ui.column]:
     ui.page_title(f"{title} · loralens")
     ui.add_css(_CSS)
     if not embed:
-        with ui.header().classes("items-center gap-1 py-1 px-3 bg-white text-black shadow-sm"):
-            ui.link("loralens", "/").classes("text-lg font-bold no-underline text-black mr-3")
+        with ui.header().classes("items-center gap-0 sm:gap-1 py-1 px-2 sm:px-3 bg-white text-black shadow-sm"):
+            ui.link("loralens", "/").classes("text-lg font-bold no-underline text-black mr-1 sm:mr-3")
             for label, path in NAV:
-                ui.link(label, path).classes("no-underline px-2 py-1 rounded hover:bg-gray-100").props(
+                ui.link(label, path).classes("no-underline px-1 sm:px-2 py-1 rounded hover:bg-gray-100").props(
                     f'data-testid="nav-{label.lower()}"'
                 )
     with ui.column().classes("ll-page") as column:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from loralens.app import charts_explorer
 from loralens.app.explorer_view import (
+    DIAGRAM_SCALE_NOTE,
     PRESETS,
     SMALL_MATRIX_LIMIT,
     ExplorerState,
@@ -94,6 +95,7 @@ class ExplorerPage:
                 with ui.column().classes("grow gap-1 min-w-0 w-full"):
                     self._build_numbers()
                     self.diagram = ui.html("", sanitize=False).classes("w-full").props('data-testid="diagram-box"')
+                    ui.label(DIAGRAM_SCALE_NOTE).classes("text-xs ll-muted")
             self._build_charts()
             self._build_matrices()
             self._build_text()
