@@ -79,8 +79,8 @@ def test_methods_json_matches_the_library(capsys) -> None:  # noqa: ANN001
                        "--virtual-tokens", "10", "--json")
     assert code == 0
     data = json.loads(out)
-    expected = compare_methods(get_architecture("qwen2.5-0.5b"), LoraConfigSpec(r=4, target_modules=("q_proj", "v_proj")),
-                               num_virtual_tokens=10)
+    spec = LoraConfigSpec(r=4, target_modules=("q_proj", "v_proj"))
+    expected = compare_methods(get_architecture("qwen2.5-0.5b"), spec, num_virtual_tokens=10)
     assert data["methods"] == [m.as_dict() for m in expected]
     assert [m["key"] for m in data["methods"]][:4] == ["full", "lora", "rslora", "dora"]
 

@@ -231,6 +231,9 @@ def _nice_ceiling(value: float) -> float:
     return next(power * f for f in (1, 1.5, 2, 3, 5, 7.5, 10) if power * f >= value)
 
 
+_AXIS_FORMATTER = "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : v >= 1e3 ? v / 1e3 + 'K' : v"
+
+
 def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
     """Horizontal bars of trainable parameters per method on a log axis (a method with 0 shows no bar)."""
     ordered = list(reversed(rows))
@@ -242,8 +245,7 @@ def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
         "xAxis": {"type": "log", "name": "trainable parameters (log scale)", "nameLocation": "middle",
                   "nameGap": 24, "min": 1, "max": 10 ** math.ceil(math.log10(max(top, 10))),
                   "logBase": 10, "splitNumber": 12,
-                  "axisLabel": {"hideOverlap": True, ":formatter": "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : "
-                                              "v >= 1e3 ? v / 1e3 + 'K' : v"}},
+                  "axisLabel": {"hideOverlap": True, ":formatter": _AXIS_FORMATTER}},
         "yAxis": {"type": "category", "data": [m.name for m in ordered], "axisLabel": {"fontSize": 11}},
         "series": [{
             "type": "bar", "name": "trainable",

@@ -69,29 +69,35 @@ class ModelsPage:
         s = self.state
         ui.label("Model and LoRA").classes("font-semibold")
         self.model_select = ui.select(MODEL_OPTIONS, value=s.model, label="model",
-                                      on_change=lambda e: self._set_model(e.value)).props('dense outlined data-testid="model"').mark("model").classes("w-full")
+                                      on_change=lambda e: self._set_model(e.value)).props(
+                                          'dense outlined data-testid="model"').mark("model").classes("w-full")
         self._error("model")
         ui.label("target modules").classes("text-sm ll-muted")
         self.all_linear = ui.checkbox("all-linear", value=s.targets == cm.ALL_LINEAR,
-                                      on_change=lambda e: self._targets_changed()).props('data-testid="all-linear"').mark("all-linear")
+                                      on_change=lambda e: self._targets_changed()).props(
+                                          'data-testid="all-linear"').mark("all-linear")
         self.target_row = ui.row().classes("w-full gap-x-2 gap-y-0 flex-wrap")
         self.target_boxes: dict[str, ui.checkbox] = {}
         self._build_target_boxes()
         self._error("targets")
         with ui.row().classes(ROW_CLASSES):
             self.r_input = ui.number("r", value=s.r, min=1, precision=0, step=1,
-                                     on_change=lambda e: self._typed("r", e.value, int)).props('dense outlined data-testid="r"').mark("r").classes("w-24")
+                                     on_change=lambda e: self._typed("r", e.value, int)).props(
+                                         'dense outlined data-testid="r"').mark("r").classes("w-24")
             self.alpha_input = ui.number("alpha", value=s.alpha, min=0, step=1,
-                                         on_change=lambda e: self._typed("alpha", e.value, float)).props('dense outlined data-testid="alpha"').mark("alpha").classes("w-24")
+                                         on_change=lambda e: self._typed("alpha", e.value, float)).props(
+                                             'dense outlined data-testid="alpha"').mark("alpha").classes("w-24")
             self.bias_select = ui.select(list(BIAS_MODES), value=s.bias, label="bias",
-                                         on_change=lambda e: self._set(bias=e.value)).props('dense outlined data-testid="bias"').mark("bias").classes("w-28")
+                                         on_change=lambda e: self._set(bias=e.value)).props(
+                                             'dense outlined data-testid="bias"').mark("bias").classes("w-28")
         self._error("r")
         self._error("alpha")
         self._error("bias")
         with ui.row().classes(ROW_CLASSES):
             self.rslora_box = ui.checkbox("rsLoRA", value=s.rslora, on_change=lambda e: self._set(rslora=e.value)
                                           ).props('data-testid="rslora"').mark("rslora")
-            self.dora_box = ui.checkbox("DoRA", value=s.dora, on_change=lambda e: self._set(dora=e.value)).props('data-testid="dora"').mark("dora")
+            self.dora_box = ui.checkbox("DoRA", value=s.dora, on_change=lambda e: self._set(dora=e.value)).props(
+                'data-testid="dora"').mark("dora")
 
     def _build_target_boxes(self) -> None:
         self.target_row.clear()
@@ -128,18 +134,22 @@ class ModelsPage:
             self.optimizer_select = self._select("optimizer", list(memory.OPTIMIZERS), s.optimizer, "w-32")
         with ui.row().classes("w-full gap-2 flex-wrap"):
             self.batch_input = ui.number("micro-batch", value=s.batch, min=1, precision=0, step=1,
-                                         on_change=lambda e: self._typed("batch", e.value, int)).props('dense outlined data-testid="batch"').mark("batch").classes("w-28")
+                                         on_change=lambda e: self._typed("batch", e.value, int)).props(
+                                             'dense outlined data-testid="batch"').mark("batch").classes("w-28")
             self.seq_input = ui.number("seq len", value=s.seq, min=1, precision=0, step=128,
-                                       on_change=lambda e: self._typed("seq", e.value, int)).props('dense outlined data-testid="seq"').mark("seq").classes("w-28")
+                                       on_change=lambda e: self._typed("seq", e.value, int)).props(
+                                           'dense outlined data-testid="seq"').mark("seq").classes("w-28")
             self.gpus_input = ui.number("GPUs", value=s.gpus, min=1, precision=0, step=1,
-                                        on_change=lambda e: self._typed("gpus", e.value, int)).props('dense outlined data-testid="gpus"').mark("gpus").classes("w-24")
+                                        on_change=lambda e: self._typed("gpus", e.value, int)).props(
+                                            'dense outlined data-testid="gpus"').mark("gpus").classes("w-24")
         self._error("batch")
         self._error("seq")
         self._error("gpus")
         with ui.row().classes("w-full gap-2 items-center flex-wrap"):
             self.sharding_select = self._select("sharding", list(memory.SHARDINGS), s.sharding, "w-32")
             self.ckpt_box = ui.checkbox("gradient checkpointing", value=s.ckpt,
-                                        on_change=lambda e: self._set(ckpt=e.value)).props('data-testid="ckpt"').mark("ckpt")
+                                        on_change=lambda e: self._set(ckpt=e.value)).props(
+                                            'data-testid="ckpt"').mark("ckpt")
         for name in ("method", "dtype", "optimizer", "sharding"):
             self._error(name)
 
@@ -166,10 +176,12 @@ class ModelsPage:
         with ui.row().classes("w-full gap-2 flex-wrap"):
             with ui.column().classes("w-full gap-0 min-w-0"):
                 ui.label("Training memory per GPU: full vs LoRA vs QLoRA").classes("text-sm font-semibold")
-                self.memory_chart = ui.echart({}).classes("w-full h-72").props('data-testid="memory-chart"').mark("memory-chart")
+                self.memory_chart = ui.echart({}).classes("w-full h-72").props(
+                    'data-testid="memory-chart"').mark("memory-chart")
             with ui.column().classes("w-full gap-0 min-w-0"):
                 ui.label("Trainable parameters by method (same targets and r)").classes("text-sm font-semibold")
-                self.methods_chart = ui.echart({}).classes("w-full h-72").props('data-testid="methods-chart"').mark("methods-chart")
+                self.methods_chart = ui.echart({}).classes("w-full h-72").props(
+                    'data-testid="methods-chart"').mark("methods-chart")
 
     def _build_tables(self) -> None:
         ui.label("Adapted modules, by kind").classes("font-semibold")
@@ -181,8 +193,10 @@ class ModelsPage:
             {"name": "scaling", "label": "scaling", "field": "scaling"},
             {"name": "params", "label": "params", "field": "params"},
         ]
-        self.group_table = ui.table(columns=columns, rows=[], row_key="name").props('dense flat bordered wrap-cells data-testid="module-table"').mark("module-table").classes("w-full")
-        self.all_modules = ui.expansion("every adapted module").classes("w-full").props('data-testid="all-modules"').mark("all-modules")
+        self.group_table = ui.table(columns=columns, rows=[], row_key="name").props(
+            'dense flat bordered wrap-cells data-testid="module-table"').mark("module-table").classes("w-full")
+        self.all_modules = ui.expansion("every adapted module").classes("w-full").props(
+            'data-testid="all-modules"').mark("all-modules")
         with self.all_modules:
             self.module_table = ui.table(columns=columns, rows=[], row_key="name",
                                          pagination={"rowsPerPage": 20}).props("dense flat").classes("w-full")
@@ -192,7 +206,8 @@ class ModelsPage:
             {"name": "trainable", "label": "trainable", "field": "trainable"},
             {"name": "percent", "label": "% of model", "field": "percent"},
             {"name": "formula", "label": "formula", "field": "formula", "align": "left"},
-        ], rows=[], row_key="name").props('dense flat bordered wrap-cells data-testid="method-table"').mark("method-table").classes("w-full")
+        ], rows=[], row_key="name").props(
+            'dense flat bordered wrap-cells data-testid="method-table"').mark("method-table").classes("w-full")
         ui.label("Memory is an estimate (formulas and sources: docs/models-memory.md); counts are exact, as PEFT's "
                  "get_peft_model reports them.").classes("text-xs ll-muted")
 
