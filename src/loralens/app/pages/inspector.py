@@ -19,9 +19,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from urllib.parse import urlencode
+
 from nicegui import events, run, ui
 from starlette.requests import Request
 
+from loralens.adapters import (
+    adapter_to_bytes,
+    inspect_adapter,
+    load_adapter,
+    load_adapter_from_bytes,
+    resize_adapter,
+)
+from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
 from loralens.app import charts_inspector as ci
 from loralens.app import settings
 from loralens.app.layout import error_label, page_frame, show_message
@@ -39,9 +49,6 @@ SCHEMA = (
     Param("energy", float, 0.99, low=0.01, high=1.0),
     Param("path", str, ""),
 )
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-CONFIG_NAME = "adapter_config.json"
-WEIGHTS_NAME = "adapter_model.safetensors"
 UPLOAD_NAME = "upload"  # errors in uploaded files read "upload/adapter_model.safetensors: ..."
 
 
@@ -64,24 +71,18 @@ def sample_path() -> Path:
 
 def open_folder(path: str | Path) -> tuple[Any, Any]:
     """(adapter, report) of the adapter folder (or its .safetensors file) at ``path``."""
-    from loralens.adapters import inspect_adapter, load_adapter
-
     adapter = load_adapter(path)
     return adapter, inspect_adapter(adapter)
 
 
 def open_bytes(config: bytes, weights: bytes, name: str) -> tuple[Any, Any]:
     """(adapter, report) of an uploaded adapter_config.json + adapter_model.safetensors."""
-    from loralens.adapters import inspect_adapter, load_adapter_from_bytes
-
     adapter = load_adapter_from_bytes(config, weights, name=name)
     return adapter, inspect_adapter(adapter)
 
 
 def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
     """A zip holding the resized adapter's adapter_config.json and adapter_model.safetensors."""
-    from loralens.adapters import adapter_to_bytes, resize_adapter
-
     files = adapter_to_bytes(resize_adapter(adapter, rank=rank, energy=energy))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -95,8 +96,6 @@ def pickle_message(name: str) -> str:
 
     ``load_adapter`` refuses a path by its suffix before it touches the disk; only the bare file name is passed.
     """
-    from loralens.adapters import load_adapter
-
     bare = Path(name).name
     if Path(bare).suffix.lower() in PICKLE_SUFFIXES:
         try:
@@ -283,7 +282,7 @@ class InspectorPage:
         self.upload.reset()
         show_message(self.upload_error, "; ".join(problems))
         if "config" in self.pending and "weights" in self.pending:
-            (config_name, config), (weights_name, weights) = self.pending["config"], self.pending["weights"]
+            (_, config), (weights_name, weights) = self.pending["config"], self.pending["weights"]
             self.pending.clear()
             self.upload_status.set_visibility(False)
             stem = weights_name.rsplit(".", 1)[0]
@@ -312,8 +311,6 @@ class InspectorPage:
         query = {p.name: format_value(self.values[p.name]) for p in SCHEMA if self.values[p.name] != p.default}
         if self.embed:
             query["embed"] = "1"
-        from urllib.parse import urlencode
-
         ui.navigate.history.replace("/inspector" + ("?" + urlencode(query) if query else ""))
 
     # ---- rendering a report
