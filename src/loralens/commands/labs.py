@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``lab`` with one sub-command per lab."""
     parser = subparsers.add_parser(
         "lab", help="run a lab: fit, init, merge or subspace",
-        description="Run a seeded numpy experiment that shows why LoRA works. " + "; ".join(
+        description="Run a seeded numpy experiment that shows why LoRA works. " + " ".join(
             f"{name}: {text}" for name, text in DESCRIPTION.items()))
     labs = parser.add_subparsers(dest="lab", metavar="NAME", parser_class=type(parser), required=True)
     for name, function in LABS.items():
@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 lab.add_argument(flag, type=_ranks, default=None, metavar="R1,R2,...", help=HELP[option])
                 continue
             kind = int if isinstance(default, int) else float
-            lab.add_argument(flag, dest=option, type=kind, default=default, metavar=option.upper().split("_")[0],
+            lab.add_argument(flag, dest=option, type=kind, default=default, metavar=option.upper(),
                              help=f"{HELP[option]} (default {default:g})")
         lab.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
         lab.set_defaults(handler=run_lab)
