@@ -87,3 +87,11 @@ def test_reading_quotes_the_numbers(result) -> None:  # type: ignore[no-untyped-
     text = reading(result)
     assert "exactly 0 and 0" in text
     assert f"{result.results['both_random'].output_change_at_init:.1%}" in text
+
+
+def test_unknown_scheme_is_named() -> None:
+    from loralens.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError) as info:
+        initial_adapter("xavier", np.eye(3), 1, 1.0, seed=0)
+    assert info.value.where == "scheme" and "default, a_zero" in info.value.message

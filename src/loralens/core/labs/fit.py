@@ -16,7 +16,6 @@ from loralens.core.labs import common
 from loralens.core.labs.common import Progress
 from loralens.core.lora import LoraSpec, delta_weight, init_lora
 from loralens.core.lowrank import singular_values, truncation_error
-from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 
 MAX_SWEEP = 12
@@ -83,7 +82,6 @@ def run_fit(d: int = 128, k: int = 128, rank: int = 4, alpha: float = 16.0, step
         ranks = tuple(sorted({common.check_rank("sweep", r, d, k) for r in sweep} | {rank}))
         if len(ranks) > MAX_SWEEP:
             raise InvalidParameterError(f"at most {MAX_SWEEP} ranks, got {len(ranks)}", where="sweep")
-    check_int("sweep", len(ranks), 1, MAX_SWEEP)
 
     task = common.make_task(d, k, target_rank, noise, seed)
     runs = []

@@ -22,6 +22,7 @@ import numpy as np
 from loralens.core.labs import common
 from loralens.core.labs.common import Progress
 from loralens.core.lora import LoraSpec, delta_weight, init_lora
+from loralens.errors import InvalidParameterError
 
 SCHEMES = ("default", "a_zero", "both_random", "both_zero", "pissa")
 DESCRIPTIONS = {
@@ -95,7 +96,7 @@ def initial_adapter(scheme: str, w: np.ndarray, r: int, scaling: float, seed: in
         a = root[:, None] * vt[:r]  # (r, k)
         b = u[:, :r] * root  # (d, r)
         return a, b, w - delta_weight(b, a, scaling)
-    raise ValueError(scheme)  # pragma: no cover - SCHEMES is the only caller's source
+    raise InvalidParameterError(f"expected one of {', '.join(SCHEMES)}, got {scheme!r}", where="scheme")
 
 
 @common.one_blas_thread
