@@ -143,3 +143,23 @@ def test_lesson_link_parses_exactly() -> None:
 def test_embedded_page_keeps_embed_in_its_urls() -> None:
     assert lab_url("init", {"d": 8}, embed=True).endswith("&embed=1")
     assert "embed" not in lab_url("init", {"d": 8})
+
+
+def test_chart_builders_are_plain_data() -> None:
+    import json
+
+    from loralens.app import charts_labs
+
+    heat = charts_labs.phi_heatmap([[0.5] * 64 for _ in range(8)], 8, 64)
+    assert len(heat["series"][0]["data"]) == 8 * 64 and heat["visualMap"]["max"] == 1
+    curves = charts_labs.loss_curves([("r=1", [1.0] * 5000), ("r=2", [0.0] * 5000)], highlight="r=2")
+    assert all(len(s["data"]) <= charts_labs.CURVE_POINTS for s in curves["series"])
+    assert curves["series"][1]["data"][0][1] == charts_labs.LOG_FLOOR  # 0 cannot sit on a log axis
+    assert curves["series"][1]["lineStyle"]["width"] > curves["series"][0]["lineStyle"]["width"]
+    sweep = charts_labs.error_vs_rank([1, 2, 4], [0.8, 0.5, 0.0], [0.79, 0.5, 0.0], 2)
+    assert [s["name"] for s in sweep["series"]] == ["Eckart–Young bound", "LoRA after training"]
+    assert sweep["series"][0]["data"] == [0.79, 0.5, 0.0]
+    bars = charts_labs.grouped_bars("t", ["a"], [("x", [0.0], "#000000")], log=True)
+    assert bars["series"][0]["data"] == [charts_labs.LOG_FLOOR]
+    for options in (heat, curves, sweep, bars):
+        json.dumps(options)
