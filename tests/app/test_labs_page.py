@@ -15,10 +15,10 @@ def _set(user: User, marker: str, value: object) -> None:
     element.value = value
 
 
-def _markdown_text(user: User) -> str:
+def _reading_text(user: User) -> str:
     element = next(iter(user.find(marker="lab-reading").elements))
-    assert isinstance(element, ui.markdown)
-    return element.content
+    assert isinstance(element, ui.label)
+    return element.text
 
 
 async def test_lessons_link_opens_the_fit_lab_with_its_parameters(user: User) -> None:
@@ -87,7 +87,7 @@ async def test_bad_parameter_is_shown_beside_the_controls(user: User) -> None:
     await user.should_see("A rank-2 LoRA", retries=WAIT)
     _set(user, "lab-rank", 40)
     await user.should_see("rank: must be at most min(d, k) = 16, got 40", retries=WAIT)
-    assert _markdown_text(user) == ""  # no stale reading beside the error
+    assert _reading_text(user) == ""  # no stale reading beside the error
     _set(user, "lab-rank", 3)
     await user.should_see("A rank-3 LoRA", retries=WAIT)
     await user.should_not_see("must be at most")

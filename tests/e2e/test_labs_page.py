@@ -56,7 +56,8 @@ def test_each_lab_fits_a_400px_screen(browser, app_url: str, lab: str) -> None: 
     small = {"fit": "d=32&k=32&steps=60", "init": "d=32&k=32&steps=60", "merge": "d=64&k=64&batch=16",
              "subspace": "d=32&k=64&rank_large=16&steps=60"}[lab]
     page.goto(f"{app_url}/labs?lab={lab}&{small}")
-    page.get_by_test_id(READING).locator("p").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=\"lab-reading\"]').innerText.length > 0",
+                           timeout=60_000)
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     assert page.locator(".nicegui-echart canvas").count() >= 3

@@ -125,7 +125,7 @@ class LabView:
             self.busy_label = ui.label("running…").classes("ll-muted")
             self.bar = ui.linear_progress(value=0.0, show_value=False).classes("w-40")
         self.busy.set_visibility(False)
-        self.reading = ui.markdown("").classes("ll-card").mark("lab-reading")
+        self.reading = ui.label("").classes("ll-card text-base").style("max-width: 80ch").mark("lab-reading")
         self.reading.props('data-testid="lab-reading"')
         self.charts = ui.element("div").classes("w-full grid gap-3").style(
             "grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))")
@@ -189,14 +189,14 @@ class LabView:
                 control.props("error")
             else:
                 control.props(remove="error")
-        self.reading.set_content("")
+        self.reading.set_text("")
         self.charts.clear()
 
     def _show(self, result: Any) -> None:
         show_message(self.error, None)
         for control in self.controls.values():
             control.props(remove="error")
-        self.reading.set_content(READINGS[self.lab](result))
+        self.reading.set_text(READINGS[self.lab](result))
         self.charts.clear()
         with self.charts:
             for options in CHARTS[self.lab](result):
