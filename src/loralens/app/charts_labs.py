@@ -94,6 +94,9 @@ def error_vs_rank(ranks: Sequence[int], final: Sequence[float], optimal: Sequenc
 
 
 def _sig(value: float, digits: int = 4) -> float:
+    """Short labels for measured values; whole numbers (counts) stay exact."""
+    if float(value).is_integer():
+        return float(value)
     return float(f"{float(value):.{digits}g}")
 
 

@@ -76,3 +76,11 @@ def test_bad_rank_is_refused() -> None:
 def test_reading_quotes_the_numbers(result) -> None:  # type: ignore[no-untyped-def]
     text = reading(result)
     assert f"{result.flops_per_token_unmerged:,}" in text and f"{result.trainable_params_lora:,}" in text
+
+
+def test_timing_note_follows_the_measured_ratio() -> None:
+    from loralens.core.labs.merge import _timing_note
+
+    assert "not slower" in _timing_note(0.8, 0.03)
+    assert "predict" in _timing_note(1.02, 0.03)
+    assert "more time than their FLOPs" in _timing_note(1.5, 0.03)

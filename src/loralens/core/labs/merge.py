@@ -149,6 +149,18 @@ def _bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _timing_note(speed: float, overhead: float) -> str:
+    """What the measured ratio says, next to the FLOP ratio 1 + overhead."""
+    if not speed == speed:  # NaN: the merged batch took no measurable time
+        return "too fast to time"
+    if speed < 1:
+        return (f"unmerged was not slower in this measurement: timing noise on this machine is larger than the "
+                f"{overhead:.1%} difference in work, so the FLOP count is the dependable comparison")
+    if speed > 1 + 2 * overhead:
+        return "the two extra small matrix products cost more time than their FLOPs suggest"
+    return "about what the FLOP counts predict"
+
+
 def reading(result: MergeResult) -> str:
     """One paragraph that reads the numbers of a run."""
     r = result
@@ -159,8 +171,8 @@ def reading(result: MergeResult) -> str:
         f"(ε = {r.float_eps:.1g}), not a different model. Merged, a token costs {r.flops_per_token_merged:,} FLOPs, "
         f"exactly the base layer's; unmerged it costs {r.flops_per_token_unmerged:,} "
         f"({r.unmerged_overhead:.2%} more), and the measured batch took {r.seconds_unmerged * 1e3:.2f} ms unmerged "
-        f"against {r.seconds_merged * 1e3:.2f} ms merged ({speed:.2f}×; the extra small matrix products cost more "
-        f"time than their FLOPs suggest). Merging adapter 1, unmerging it, then doing the same with adapter 2 "
+        f"against {r.seconds_merged * 1e3:.2f} ms merged ({speed:.2f}×; {_timing_note(speed, r.unmerged_overhead)}). "
+        f"Merging adapter 1, unmerging it, then doing the same with adapter 2 "
         f"returns W within {r.swap_back_max_abs_diff:.2g}, so one frozen W serves many tasks. In training, LoRA "
         f"keeps gradients and Adam state for {r.trainable_params_lora:,} parameters "
         f"({_bytes(r.gradient_bytes_lora + r.adam_state_bytes_lora)}) instead of {r.trainable_params_full:,} "
