@@ -129,8 +129,9 @@ def reading(result: FitResult) -> str:
                         "would get closer.")
     else:
         gap = err / best - 1
-        text.append(f"Since r = {r} < {'the full rank' if full_rank else f's = {s}'}, LoRA stalls "
-                    f"{'at' if gap < 0.01 else f'{gap:.0%} above'} that bound: the "
+        verb = "stalls at" if gap < 0.01 else f"ends {gap:.0%} above (more steps would bring it closer to)"
+        text.append(f"Since r = {r} < {'the full rank' if full_rank else f's = {s}'}, LoRA {verb} "
+                    f"that bound: the "
                     f"{_missing(result)} singular directions it cannot hold carry "
                     f"{best**2:.0%} of the target's energy.")
         bigger = [(rr, e) for rr, e in zip(result.sweep_ranks, result.sweep_optimal_relative_error) if e < 0.05]

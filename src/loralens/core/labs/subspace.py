@@ -157,13 +157,20 @@ def reading(result: SubspaceResult) -> str:
         first = (f"The top right-singular direction of the rank-{r1} adapter's A lies {top:.0%} inside the "
                  f"rank-{r2} adapter's full subspace (φ(1, {r2}) = {top:.2f}; a random direction would give about "
                  f"{result.phi_random:.2f}), although the two were trained from different seeds. ")
+    agree = ("the top directions are found by both" if high * 2 >= len(diag)
+             else "beyond the first few, the two adapters pick or order their directions differently")
+    ratio = small.projection_fro / small.random_projection_fro if small.random_projection_fro else float("nan")
+    if 0.5 <= ratio <= 2:
+        strength = "about as weak in W as random directions are (W is random here and the task ignores it)"
+    elif ratio < 0.5:
+        strength = f"{1 / ratio:.1f}× weaker in W than random directions"
+    else:
+        strength = f"{ratio:.1f}× stronger in W than random directions"
     return first + (
-        "Along the diagonal, "
-        f"{high} of the first {len(diag)} φ(i, i) exceed 0.5 (φ({len(diag)}, {len(diag)}) = {diag[-1]:.2f}): "
-        f"the directions that matter for the rank-{result.target_rank} task are found by both. The amplification factor ‖ΔW‖/‖UᵀWV‖ is {small.factor:.3g} for r = {r1} "
-        f"({small.delta_w_fro:.3g} / {small.projection_fro:.3g}) and {large.factor:.3g} for r = {r2}; W projected "
-        f"on random directions gives {small.random_projection_fro:.3g} and on its own top-{r1} directions "
-        f"{small.w_top_projection_fro:.3g}. Here W is random and the task does not depend on it, so ΔW's "
-        f"directions are about as weak in W as random ones; in the paper (GPT-3, Table 7) they were likewise "
-        f"directions W did not emphasise, amplified about 21× at r = 4."
+        f"Along the diagonal, {high} of the first {len(diag)} φ(i, i) exceed 0.5 "
+        f"(φ({len(diag)}, {len(diag)}) = {diag[-1]:.2f}): {agree}. The amplification factor ‖ΔW‖/‖UᵀWV‖ is "
+        f"{small.factor:.3g} for r = {r1} ({small.delta_w_fro:.3g} / {small.projection_fro:.3g}) and "
+        f"{large.factor:.3g} for r = {r2}; W projected on random directions gives {small.random_projection_fro:.3g} "
+        f"and on its own top-{r1} directions {small.w_top_projection_fro:.3g}, so ΔW's directions are {strength}. "
+        f"In the paper (GPT-3, Table 7) ΔW's directions were ones W did not emphasise, amplified about 21× at r = 4."
     )
