@@ -143,3 +143,11 @@ def test_progress_can_stop_a_run() -> None:
 def test_downsample_keeps_first_and_last() -> None:
     steps, values = common.downsample(np.arange(1000.0), 10)
     assert steps[0] == 1 and steps[-1] == 1000 and values[-1] == 999.0 and len(steps) == 10
+
+
+def test_a_diverging_run_is_reported_not_returned() -> None:
+    task = common.make_task(8, 8, 2, 0.0, 0)
+    run = common.Run(a=np.full((2, 8), 1e200), b=np.ones((8, 2)), scaling=1.0, target=task.target)
+    with pytest.raises(InvalidParameterError) as info:
+        common.train([run], 10, 0.01, 4, 0)
+    assert info.value.where == "lr" and "diverged at step 1" in info.value.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,6 +47,7 @@ PARAMS: dict[str, tuple[type, float, float, str]] = {
     "seed": (int, 0, MAX_SEED, "seed"),
 }
 DEBOUNCE_SECONDS = 0.25
+log = logging.getLogger(__name__)
 
 
 class Superseded(Exception):
@@ -165,6 +167,11 @@ class LabView:
         except LoraLensError as error:
             if generation == self.generation:
                 self._fail(str(error), error.where)
+            return
+        except Exception as error:  # a bug, not a bad setting: say so in one line, keep the traceback in the log
+            log.exception("lab %s failed with %s", self.lab, params)
+            if generation == self.generation:
+                self._fail(f"the {self.lab} lab failed: {type(error).__name__}: {error}", None)
             return
         finally:
             if generation == self.generation:

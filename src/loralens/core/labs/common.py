@@ -299,16 +299,27 @@ def train(runs: Sequence[Run], steps: int, lr: float, batch: int, seed: int,
     optimizers = [Adam([run.a, run.b], lr) for run in runs]
     losses = [np.empty(steps) for _ in runs]
     distinct = {id(run.target): run.target for run in runs}
+    with np.errstate(over="ignore", invalid="ignore"):
+        _train_steps(runs, optimizers, losses, distinct, data, steps, lr, batch, k, progress)
+    return losses
+
+
+def _train_steps(runs: Sequence[Run], optimizers: list[Adam], losses: list[np.ndarray], distinct: dict[int, np.ndarray],
+                 data: np.random.Generator, steps: int, lr: float, batch: int, k: int,
+                 progress: Progress | None) -> None:
     for step in range(steps):
         x = data.standard_normal((batch, k))  # (n, k)
         ys = {key: x @ target.T for key, target in distinct.items()}  # (n, d) each
         rate = learning_rate(lr, step, steps)
         for i, (run, opt) in enumerate(zip(runs, optimizers)):
             losses[i][step], grad_a, grad_b = loss_and_grads(run.a, run.b, run.scaling, x, ys[id(run.target)])
+            if not math.isfinite(losses[i][step]):
+                raise InvalidParameterError(
+                    f"training diverged at step {step + 1} (the loss is {losses[i][step]}); lower the learning "
+                    "rate or alpha", where="lr")
             opt.step([grad_a, grad_b], rate)
         if progress is not None and ((step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps):
             progress(step + 1, steps)
-    return losses
 
 
 def downsample(curve: np.ndarray, points: int = 500) -> tuple[list[int], list[float]]:
