@@ -163,3 +163,25 @@ def test_chart_builders_are_plain_data() -> None:
     assert bars["series"][0]["data"] == [charts_labs.LOG_FLOOR]
     for options in (heat, curves, sweep, bars):
         json.dumps(options)
+
+
+async def test_an_unexpected_failure_is_one_line(user: User, monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    import functools
+
+    from loralens.app.pages import labs as labs_page
+
+    original = labs_page.LABS["merge"]
+
+    @functools.wraps(original)
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(labs_page.LABS, "merge", broken)
+    await user.open("/labs?lab=merge&d=8&k=8&rank=2")
+    await user.should_see("the merge lab failed: ZeroDivisionError: division by zero", retries=WAIT)
+    await user.should_not_see("running…")
+    # the traceback went to the server log (and only there); the user fixture fails on unexpected ERROR logs
+    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
+        "lab merge failed with {'d': 8, 'k': 8, 'rank': 2, 'alpha': 16.0, 'seed': 0, 'batch': 256, 'repeats': 15}"]
+    caplog.clear()
