@@ -73,3 +73,11 @@ async def test_each_tab_has_its_own_state(create_user) -> None:  # type: ignore[
     await first.should_see("1,024")
     await second.should_see("256")
     await second.should_not_see("1,024")
+
+
+async def test_real_model_link_carries_rank_and_alpha(user: User) -> None:
+    await user.open("/?d=1024&k=1024&r=16&alpha=32")
+    link = next(iter(user.find(marker="to-models").elements))
+    assert link.props["href"] == "/models?model=llama-2-7b&r=16&alpha=32"
+    await user.open(link.props["href"])
+    await user.should_see("Llama 2 7B")

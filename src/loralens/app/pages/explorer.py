@@ -24,7 +24,7 @@ from loralens.app.explorer_view import (
     state_from_query,
 )
 from loralens.app.layout import page_frame
-from loralens.app.url_state import TRUE_WORDS, to_query
+from loralens.app.url_state import TRUE_WORDS, format_value, to_query
 from loralens.app.explorer_view import SCHEMA
 from loralens.core.counting import MAX_DIM
 from loralens.core.small_layer import small_layer
@@ -214,7 +214,7 @@ class ExplorerPage:
         with ui.card().classes("w-full p-3"):
             self.text = ui.html("", sanitize=False).classes("w-full")
             with ui.row().classes("gap-4"):
-                ui.link("See it on a real model →", "/models").props('data-testid="to-models"')
+                self.models_link = ui.link("See it on a real model →", "/models").props('data-testid="to-models"').mark("to-models")
                 ui.link("Watch low rank work in the fit lab →", "/labs?lab=fit")
             ui.label("Why low rank works").classes("text-base font-semibold")
             ui.label(_TEXT_WHY).classes("text-sm")
@@ -344,6 +344,8 @@ class ExplorerPage:
 
     def _render_text(self, view: ExplorerView) -> None:
         self.text.set_content(view.text_html)
+        s = view.state
+        self.models_link.props(f"href=/models?model=llama-2-7b&r={s.r}&alpha={format_value(s.alpha)}")
 
     def _render_matrices(self, view: ExplorerView) -> None:
         self.matrices.set_visibility(view.small)
