@@ -32,3 +32,13 @@ def test_bad_port_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--port", "abc"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("loralens: error: loralens serve: argument --port: invalid int value: 'abc'")
+
+
+def test_closed_pipe_is_not_an_error() -> None:
+    """`loralens params ... | head -1`: no traceback when the reader stops early."""
+    proc = subprocess.run(
+        f"{sys.executable} -m loralens params --model llama-2-7b --all-modules | head -1",
+        shell=True, capture_output=True, text=True,
+    )
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

@@ -7,6 +7,7 @@ parsed arguments and returns the text to print (or "" when it printed nothing, l
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,15 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(_with_default_command(args_list))
         output = args.handler(args)
+        if output:
+            print(output, flush=True)
     except LoraLensError as error:
         print(f"loralens: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # the reader went away (`loralens params ... | head`): not an error; silence the final flush too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    if output:
-        print(output)
     return 0
 
 

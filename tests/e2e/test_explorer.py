@@ -57,6 +57,7 @@ def test_mouse_drag_redraws_while_dragging(page, app_url: str) -> None:  # type:
         page.wait_for_timeout(60)
     seen_before_release = page.evaluate("window.__seen.size")
     page.mouse.up()
+    page.wait_for_timeout(700)  # the last update after release
     assert seen_before_release >= 5, f"only {seen_before_release} redraws while dragging"
     r = int(re.search(r"r=(\d+)", page.get_by_test_id("diagram").text_content()).group(1))
     assert r > 30
