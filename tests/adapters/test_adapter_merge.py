@@ -91,7 +91,8 @@ def test_16_bit_base_stays_16_bit_and_rounds_like_torch(tmp_path: Path, dtype: s
             assert torch.equal(got, expected), key
 
 
-def test_a_failure_mid_merge_leaves_nothing_that_looks_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_mid_merge_leaves_nothing_that_looks_finished(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = merge_module._write_shard
 

@@ -16,7 +16,13 @@ from peft import PeftModel
 from peft.utils.other import get_pattern_key
 from transformers import AutoModelForCausalLM
 
-from loralens.adapters import adapter_to_bytes, load_adapter, load_adapter_from_bytes, sample_adapter_path, write_adapter
+from loralens.adapters import (
+    adapter_to_bytes,
+    load_adapter,
+    load_adapter_from_bytes,
+    sample_adapter_path,
+    write_adapter,
+)
 from loralens.adapters.peft_format import pattern_key
 from loralens.errors import AdapterError, OutputError
 

@@ -54,8 +54,13 @@ def atomic_output_dir(out_dir: str | Path, *, force: bool = False, inputs: Itera
         if out.exists() or out.is_symlink():  # force: move the old one aside, then swap
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}{TEMP_MARK}old-", dir=parent))
             os.rename(out, old / "old")
-            os.rename(temp, out)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.rename(temp, out)
+            except BaseException:
+                os.rename(old / "old", out)  # put the previous output back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(temp, out)
     except LoraLensError:

@@ -2,8 +2,9 @@
 
 Same key names, dtypes and shard layout (and the index file) as the base. Each output shard is streamed: its
 header is the input's (shapes and dtypes do not change), then each tensor is copied, or merged a block of rows at
-a time, so memory stays near one block (~16 MB of float32), far below one shard. fan_in_fan_out (GPT-2 Conv1D) and embeddings get
-ΔW transposed, as PEFT's get_delta_weight does. DoRA (linear) follows PEFT's merge: W' = m / ‖W + ΔW‖_row · (W + ΔW).
+a time, so memory stays near one block (~16 MB of float32), far below one shard. fan_in_fan_out (GPT-2 Conv1D)
+and embeddings get ΔW transposed, as PEFT's get_delta_weight does. DoRA (linear) follows PEFT's merge:
+W' = m / ‖W + ΔW‖_row · (W + ΔW).
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out
     for name, file in files.items():
         missing = [k for k, v in base.weight_map.items() if v == name and k not in file.tensors]
         if missing:
-            raise AdapterError(f"the index puts {missing[0]!r} here, but the shard does not hold it", where=str(file.label))
+            raise AdapterError(f"the index puts {missing[0]!r} here, but the shard does not hold it",
+                               where=str(file.label))
     targets: dict[str, AdapterModule] = {}
     for module in adapter.modules:
         if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):

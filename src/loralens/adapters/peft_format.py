@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from loralens.adapters.atomic import atomic_output_dir
 from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile, TensorData, encode, to_bytes, write_file
 from loralens.errors import AdapterError
 
@@ -209,7 +210,7 @@ def load_adapter(path: str | Path) -> Adapter:
         raise AdapterError(f"cannot read: {error.strerror or error}", where=str(config_path)) from None
     config = parse_config(raw_config, str(config_path))
     file = SafetensorsFile.open(weights_path)
-    return _build(config, file, name=Path(path).name, path=weights_path.parent)
+    return _build(config, file, name=weights_path.parent.resolve().name, path=weights_path.parent)
 
 
 def load_adapter_from_bytes(config_json: bytes, safetensors: bytes, name: str = "upload") -> Adapter:
@@ -247,7 +248,8 @@ def _build(config: dict[str, Any], file: SafetensorsFile, *, name: str, path: Pa
         if "a" not in roles or "b" not in roles:
             have, missing = ("a", "b") if "a" in roles else ("b", "a")
             if have not in roles:
-                raise AdapterError("lora_magnitude_vector without lora_A and lora_B", where=file.where(roles["magnitude"]))
+                raise AdapterError("lora_magnitude_vector without lora_A and lora_B",
+                                   where=file.where(roles["magnitude"]))
             kind = kinds[stem]
             expected = _key_for(stem, missing, kind)
             raise AdapterError(
@@ -353,8 +355,6 @@ def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
 
 def write_adapter(resized_or_adapter: object, out_dir: str | Path, *, force: bool = False) -> Path:
     """Write the adapter folder atomically (temporary folder, renamed when complete). Returns the folder."""
-    from loralens.adapters.atomic import atomic_output_dir
-
     adapter = _as_adapter(resized_or_adapter)
     inputs = [adapter.path] if adapter.path is not None else []
     with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:

@@ -109,8 +109,8 @@ def format_resize(resized: ResizedAdapter, out: str) -> str:
     config = resized.config
     lines = [
         f"wrote {out}",
-        f"r {config['r']}    lora_alpha {config['lora_alpha']:g}    rank_pattern {len(config.get('rank_pattern') or {})} "
-        f"modules    alpha_pattern {len(config.get('alpha_pattern') or {})} modules",
+        f"r {config['r']}    lora_alpha {config['lora_alpha']:g}    "
+        f"rank_pattern {len(config.get('rank_pattern') or {})} modules    alpha_pattern {len(config.get('alpha_pattern') or {})} modules",
         f"parameters {resized.parameters_before:,} -> {resized.parameters_after:,}    "
         f"file {_size(resized.adapter_before_bytes)} -> {_size(resized.bytes_after)}",
         "",
