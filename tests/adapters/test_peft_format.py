@@ -153,3 +153,19 @@ def test_shipped_sample_adapter_is_a_real_peft_adapter() -> None:
     assert len(adapter.modules) == 32 and {m.r for m in adapter.modules} == {8}
     assert {m.name.rsplit(".", 1)[1] for m in adapter.modules} == {"q_proj", "k_proj", "v_proj", "o_proj"}
     assert adapter.config["peft_type"] == "LORA" and adapter.config["peft_version"]
+
+
+@pytest.mark.oracle
+def test_peft_loads_the_shipped_sample_and_agrees_on_every_delta() -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=64, hidden_size=128, intermediate_size=256, num_hidden_layers=8,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                         tie_word_embeddings=False)
+    peft_model = PeftModel.from_pretrained(LlamaForCausalLM(config), sample_adapter_path())
+    adapter = load_adapter(sample_adapter_path())
+    for module in adapter.modules:
+        layer = peft_model.base_model.model.get_submodule(module.name)
+        expected = layer.get_delta_weight("default").double().numpy()
+        np.testing.assert_allclose(module.delta_weight(), expected, rtol=1e-5, atol=1e-7 * np.abs(expected).max())
+        assert module.scaling == layer.scaling["default"]

@@ -167,3 +167,26 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         SafetensorsFile.open(tmp_path / "nope.safetensors")
     with pytest.raises(AdapterError, match="is a folder"):
         SafetensorsFile.open(tmp_path)
+
+
+REAL_ADAPTER = (Path(__file__).resolve().parents[1] / "fixtures" / "adapters" / "rslora"
+                / "adapter_model.safetensors").read_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(REAL_ADAPTER) - 1), st.integers(0, 255)), min_size=1, max_size=4),
+       st.integers(0, len(REAL_ADAPTER)))
+def test_corrupted_files_raise_adapter_error_or_read_cleanly(flips: list[tuple[int, int]], cut: int) -> None:
+    """Random byte changes (mostly in the header, where they matter) and truncations: never another exception."""
+    from loralens.adapters import load_adapter_from_bytes
+
+    data = bytearray(REAL_ADAPTER[:cut] if cut % 3 == 0 else REAL_ADAPTER)
+    header_end = 8 + int.from_bytes(REAL_ADAPTER[:8], "little")
+    for position, value in flips:
+        if data:
+            data[position % min(len(data), header_end)] = value
+    config = b'{"r": 8, "lora_alpha": 16, "use_rslora": true}'
+    try:
+        load_adapter_from_bytes(config, bytes(data), name="fuzz")
+    except AdapterError as error:
+        assert error.where and error.where.startswith("fuzz/")
