@@ -170,3 +170,15 @@ def test_merging_in_small_row_blocks_gives_the_same_weights(tmp_path: Path, monk
     merged, ref = read_folder(tmp_path / "m"), reference(name)
     for key in (k for k in ref if k.startswith("merged/")):
         np.testing.assert_allclose(merged[key.removeprefix("merged/")], ref[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+def test_base_given_as_a_file_or_as_its_index(tmp_path: Path) -> None:
+    report = merge_adapter(FIXTURES / "rslora", FIXTURES / "base_llama" / "model.safetensors", tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.safetensors"]  # a lone file: no side files
+    assert len(report.merged) == 4
+    index = FIXTURES / "base_llama_sharded" / "model.safetensors.index.json"
+    merge_adapter(FIXTURES / "rslora", index, tmp_path / "b")
+    one, many = read_folder(tmp_path / "a"), read_folder(tmp_path / "b")
+    assert one.keys() == many.keys()
+    for key in one:
+        np.testing.assert_array_equal(one[key], many[key])
