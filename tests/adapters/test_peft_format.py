@@ -169,3 +169,22 @@ def test_peft_loads_the_shipped_sample_and_agrees_on_every_delta() -> None:
         expected = layer.get_delta_weight("default").double().numpy()
         np.testing.assert_allclose(module.delta_weight(), expected, rtol=1e-5, atol=1e-7 * np.abs(expected).max())
         assert module.scaling == layer.scaling["default"]
+
+
+def test_mixed_dtypes_are_kept_tensor_by_tensor(tmp_path: Path) -> None:
+    from loralens.adapters.safetensors_io import SafetensorsFile, load_arrays, save_arrays
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "plain" / "adapter_config.json", folder)
+    arrays = load_arrays(FIXTURES / "plain" / "adapter_model.safetensors")
+    dtypes = {k: ("F16" if "lora_A" in k else "BF16") for k in arrays}
+    save_arrays(folder / "adapter_model.safetensors", arrays, dtypes)
+    adapter = load_adapter(folder)
+    assert adapter.dtype == "mixed"
+    out = write_adapter(adapter, tmp_path / "copy")
+    written = SafetensorsFile.open(out / "adapter_model.safetensors")
+    original = SafetensorsFile.open(folder / "adapter_model.safetensors")
+    assert {k: t.dtype for k, t in written.tensors.items()} == dtypes
+    for key in dtypes:  # the same stored bits
+        np.testing.assert_array_equal(written.raw(key), original.raw(key))

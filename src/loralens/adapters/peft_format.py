@@ -64,6 +64,8 @@ class AdapterModule:
     key: str = ""
     dtype: str = "F32"
     tensor_names: tuple[str, ...] = ()
+    b_dtype: str | None = None  # stored dtype of B when it differs from A's
+    magnitude_dtype: str | None = None  # stored dtype of the magnitude when it differs from A's
 
     def delta_weight(self) -> np.ndarray:
         """ΔW = scaling · B A as (out, in) float64 (the orientation of nn.Linear's weight)."""
@@ -257,7 +259,7 @@ def _build(config: dict[str, Any], file: SafetensorsFile, *, name: str, path: Pa
                 where=file.where(roles[have]),
             )
         module = _read_module(config, file, stem, roles, kinds[stem], use_rslora, fan_in_fan_out)
-        dtypes.add(module.dtype)
+        dtypes.update({module.dtype, module.b_dtype or module.dtype})
         modules.append(module)
     if not modules:
         raise AdapterError("holds no LoRA tensors (no lora_A/lora_B keys)", where=file.label)
@@ -299,8 +301,12 @@ def _read_module(config: Mapping[str, Any], file: SafetensorsFile, stem: str, ro
             where=file.where(a_key),
         )
     magnitude = None
+    magnitude_dtype = None
     if "magnitude" in roles:
         m_info = file.tensors[roles["magnitude"]]
+        if m_info.dtype not in FLOAT_DTYPES:
+            raise AdapterError(f"dtype {m_info.dtype} is not a floating type", where=file.where(m_info.name))
+        magnitude_dtype = m_info.dtype if m_info.dtype != a_info.dtype else None
         if m_info.shape != (out_features,):
             raise AdapterError(
                 f"shape {list(m_info.shape)} does not match the {out_features} outputs of lora_B",
@@ -313,6 +319,7 @@ def _read_module(config: Mapping[str, Any], file: SafetensorsFile, stem: str, ro
         scaling=scaling_for(alpha, r, use_rslora), in_features=in_features, out_features=out_features,
         fan_in_fan_out=fan_in_fan_out and kind == "linear", magnitude=magnitude, kind=kind, key=stem,
         dtype=a_info.dtype, tensor_names=tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles),
+        b_dtype=b_info.dtype if b_info.dtype != a_info.dtype else None, magnitude_dtype=magnitude_dtype,
     )
 
 
@@ -325,12 +332,13 @@ def adapter_tensors(adapter: Adapter) -> dict[str, TensorData]:
     for module in adapter.modules:
         a_key = _key_for(module.key, "a", module.kind)
         b_key = _key_for(module.key, "b", module.kind)
+        b_dtype = module.b_dtype or module.dtype
         tensors[a_key] = encode(module.a, module.dtype)
-        tensors[b_key] = encode(module.b, module.dtype)
+        tensors[b_key] = encode(module.b, b_dtype)
         if module.magnitude is not None:
             names = [n for n in module.tensor_names if "lora_magnitude_vector" in n]
-            tensors[names[0] if names else f"{module.key}.lora_magnitude_vector"] = encode(module.magnitude,
-                                                                                         module.dtype)
+            name = names[0] if names else f"{module.key}.lora_magnitude_vector"
+            tensors[name] = encode(module.magnitude, module.magnitude_dtype or module.dtype)
     tensors.update(adapter.other_tensors)
     return tensors
 
