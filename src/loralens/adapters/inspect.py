@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from loralens.adapters._blas import single_thread_blas
+from loralens.core.blas import single_threaded_blas
 from loralens.adapters.peft_format import Adapter, AdapterModule
 from loralens.core.lowrank import effective_rank, energy_kept, numerical_rank, singular_values
 
@@ -165,7 +165,7 @@ def _nonfinite_tensors(module: AdapterModule) -> list[str]:
 
 def inspect_adapter(adapter: Adapter) -> AdapterReport:
     """Analyse every module (spectra from the r x r core, never the d x k product) and summarise the adapter."""
-    with single_thread_blas():
+    with single_threaded_blas():
         reports = tuple(inspect_module(m) for m in adapter.modules)
     nonfinite = [name for m, rep in zip(adapter.modules, reports, strict=True) if rep.nonfinite
                  for name in _nonfinite_tensors(m)]

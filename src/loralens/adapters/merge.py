@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from loralens.adapters._blas import single_thread_blas
+from loralens.core.blas import single_threaded_blas
 from loralens.adapters.atomic import atomic_output_dir, check_output
 from loralens.adapters.peft_format import PICKLE_SUFFIXES, PREFIX, Adapter, AdapterModule, _refuse_pickle, load_adapter
 from loralens.adapters.safetensors_io import (
@@ -234,7 +234,7 @@ def _write_shard(file: SafetensorsFile, targets: dict[str, AdapterModule], out: 
                     data = source.read(count * cols * stored.itemsize)
                     bits = np.frombuffer(data, dtype=stored).reshape(count, cols)
                     values = bf16_bits_to_float32(bits) if info.dtype == "BF16" else bits
-                    with single_thread_blas():
+                    with single_threaded_blas():
                         merged = merged_rows(module, values, row)
                     stream.write(memoryview(encode(merged, info.dtype).data))
             total += info.nbytes

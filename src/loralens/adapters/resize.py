@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from loralens.adapters._blas import single_thread_blas
+from loralens.core.blas import single_threaded_blas
 from loralens.adapters.peft_format import Adapter, AdapterModule, adapter_tensors, module_rank_alpha
 from loralens.adapters.safetensors_io import _header
 from loralens.core.lowrank import energy_kept, lowrank_svd, rank_for_energy, truncation_error
@@ -95,7 +95,7 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
     for module in adapter.modules:
         if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
             raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
-        with single_thread_blas():
+        with single_threaded_blas():
             u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
         k = min(module.r, rank) if rank is not None else rank_for_energy(s, energy)  # type: ignore[arg-type]
         scaling = module.scaling

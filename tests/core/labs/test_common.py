@@ -110,19 +110,6 @@ def test_learning_rate_decays_from_lr_to_a_hundredth() -> None:
     assert common.learning_rate(0.1, 0, 1) == pytest.approx(0.1)
 
 
-def test_single_threaded_blas_restores_the_thread_count() -> None:
-    found = common._openblas()
-    assert found is not None, "numpy's OpenBLAS was not found"
-    get, _ = found
-    before = get()
-    with common.single_threaded_blas():
-        assert get() == 1
-        with common.single_threaded_blas():
-            assert get() == 1
-        assert get() == 1
-    assert get() == before
-
-
 def test_progress_can_stop_a_run() -> None:
     class Stop(Exception):
         pass

@@ -12,17 +12,14 @@ stop the run (the app uses that to cancel a run that a newer setting superseded)
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 import numpy as np
 
+from loralens.core.blas import one_blas_thread, single_threaded_blas  # noqa: F401  (the labs' decorator)
 from loralens.core.validation import check_float, check_int
 from loralens.errors import InvalidParameterError
 
@@ -82,77 +79,6 @@ def check_noise(noise: object) -> float:
 
 def check_batch(batch: object) -> int:
     return check_int("batch", batch, 1, MAX_BATCH)
-
-
-# ---------------------------------------------------------------------------------------------- BLAS threads
-
-_BLAS_SYMBOLS = (
-    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-    ("openblas_get_num_threads", "openblas_set_num_threads"),
-)
-# process-wide, like the BLAS setting it guards: how many lab runs are inside single_threaded_blas()
-_blas_lock = threading.Lock()
-_blas_users = [0, 0]  # [runs inside, thread count to restore]
-
-
-def _openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """numpy's OpenBLAS get/set-threads functions, found among the loaded libraries (None if not OpenBLAS)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.split()[-1].lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for get_name, set_name in _BLAS_SYMBOLS:
-            if hasattr(lib, get_name) and hasattr(lib, set_name):
-                get, put = getattr(lib, get_name), getattr(lib, set_name)
-                get.restype = ctypes.c_int
-                return (lambda: int(get())), (lambda n: put(ctypes.c_int(n)))
-    return None
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run numpy's BLAS on one thread inside the block.
-
-    The labs multiply small matrices thousands of times: one thread is as fast on an idle machine, and on a busy
-    one OpenBLAS's spinning threads made a 1 s run take 25-55 s (measured on the 2-core machine). One thread also
-    makes every result bit-for-bit the same whatever the machine's core count.
-    """
-    found = _openblas()
-    if found is None:
-        yield
-        return
-    get, put = found
-    with _blas_lock:
-        if _blas_users[0] == 0:
-            _blas_users[1] = get()
-            put(1)
-        _blas_users[0] += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users[0] -= 1
-            if _blas_users[0] == 0:
-                put(_blas_users[1])
-
-
-def one_blas_thread(function: Callable[P, R]) -> Callable[P, R]:
-    """Decorator: run ``function`` inside single_threaded_blas() (the signature stays visible to inspect)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with single_threaded_blas():
-            return function(*args, **kwargs)
-
-    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------- randomness
