@@ -27,22 +27,26 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync"]
 
 INSTALL = """() => {
-  window.__lat = []; window.__redraws = 0;
+  window.__lat = []; window.__redraws = 0; window.__last = null;
   // the Explorer replaces the inner HTML of its numbers and diagram blocks: watch the blocks (the bare page: the label)
   const watched = [['numbers', 'lora-params'], ['diagram-box', 'rank']]
-    .map(([block, fallback]) => document.querySelector(`[data-testid="${block}"]`) || document.querySelector(`[data-testid="${fallback}"]`).parentElement);
+    .map(([block, fallback]) => document.querySelector(`[data-testid="${block}"]`) || document.querySelector(`[data-testid="${fallback}"]`));
   let pressed = null, pending = new Set();
   document.addEventListener('keydown', () => { pressed = performance.now(); pending = new Set(watched); }, true);
   for (const el of watched) {
     new MutationObserver(() => {
-      if (el === watched[0]) window.__redraws++;
+      if (el === watched[0]) {  // count changes of the number itself (the bare page's slider also mutates the block)
+        const text = document.querySelector('[data-testid="lora-params"]').innerText;
+        if (text !== window.__last) { window.__last = text; window.__redraws++; }
+      }
       if (pressed === null) return;
       pending.delete(el);
       if (pending.size === 0) {
         const start = pressed; pressed = null;
-        requestAnimationFrame(() => requestAnimationFrame(() => window.__lat.push(performance.now() - start)));
+        // the frame that paints the change, then the first task after it (the paint is done by then)
+        requestAnimationFrame(() => setTimeout(() => window.__lat.push(performance.now() - start), 0));
       }
-    }).observe(el, {subtree: true, childList: true, characterData: true});
+    }).observe(el, {subtree: true, childList: true, characterData: true, attributes: true});
   }
 }"""
 
@@ -63,16 +67,18 @@ def start(argv: list[str]) -> tuple[subprocess.Popen, float]:
     return process, started
 
 
-def first_paint(page, url: str, started: float) -> float:  # type: ignore[no-untyped-def]
-    """Seconds from the command's start until the numbers are painted (retrying while the server boots)."""
+def first_paint(page, url: str, port: int, started: float) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from the command's start until the numbers are painted (polling the port while the server boots:
+    a browser retrying a refused page backs off and would measure its own back-off)."""
     while True:
         try:
-            page.goto(url, timeout=2000)
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
             break
-        except Exception:  # noqa: BLE001  (the server is not listening yet)
-            time.sleep(0.02)
+        except OSError:
+            time.sleep(0.005)
+    page.goto(url)
     page.get_by_test_id("lora-params").wait_for()
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
     return time.perf_counter() - started
 
 
@@ -126,7 +132,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             process, started = start(argv_for(port))
             try:
-                cold = first_paint(page, f"http://127.0.0.1:{port}/", started)
+                cold = first_paint(page, f"http://127.0.0.1:{port}/", port, started)
                 result = measure(page, f"http://127.0.0.1:{port}/", args.presses)
                 result["cold_start_s"] = round(cold, 2)
                 results[name] = result

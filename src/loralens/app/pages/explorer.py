@@ -6,6 +6,7 @@ the controls and copies the view into elements. Each browser tab gets its own st
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from dataclasses import replace
 
@@ -82,8 +83,10 @@ class ExplorerPage:
         self.trained = False
         self._syncing = False
         self._matrices_key: tuple | None = None  # what the heatmaps show now
-        self._matrices_timer: ui.timer | None = None
-        self._secondary_timer: ui.timer | None = None
+        # plain event-loop timers, not ui.timer: a ui.timer is an element, and adding one per slider step made the
+        # browser re-render the page's element tree twice more per step
+        self._matrices_timer: asyncio.TimerHandle | None = None
+        self._secondary_timer: asyncio.TimerHandle | None = None
         self._pending_view: ExplorerView | None = None
         self._rank_max: int | None = None
         with page_frame("Explorer", embed):
@@ -175,7 +178,14 @@ class ExplorerPage:
         self.numbers = ui.html("", sanitize=False).classes("w-full").props('data-testid="numbers"')
 
     def _build_charts(self) -> None:
-        with ui.row().classes("w-full gap-3 max-md:flex-wrap"):
+        """An empty row now, the charts once the browser has connected: ECharts' script is the largest the page
+        loads, and the numbers and diagram should not wait for it (cold start to first paint)."""
+        self.charts_row = ui.row().classes("w-full gap-3 max-md:flex-wrap min-h-[240px]")
+        self.bars: ui.echart | None = None
+        ui.timer(0.01, self._add_charts, once=True)
+
+    def _add_charts(self) -> None:
+        with self.charts_row:
             with ui.card().classes("grow basis-80 min-w-0 p-2"):
                 ui.label("Parameters to train (log scale: a 0.4% bar stays visible)").classes("text-sm font-semibold")
                 self.bars = ui.echart({}).classes("w-full h-36").props('data-testid="bars"')
@@ -185,6 +195,8 @@ class ExplorerPage:
             with ui.card().classes("grow basis-80 min-w-0 p-2"):
                 ui.label("Growth with r: past break-even LoRA costs more").classes("text-sm font-semibold")
                 self.rank_chart = ui.echart({}).classes("w-full h-56")
+        if self._pending_view is not None:
+            self._render_charts_and_text(self._pending_view)
 
     def _build_matrices(self) -> None:
         with ui.card().classes("w-full p-2"):
@@ -320,11 +332,12 @@ class ExplorerPage:
         """Charts and text at most every 100 ms while a slider moves (the last state always drawn), so that the
         numbers and the diagram repaint first; the heatmaps once the controls rest for 120 ms."""
         self._pending_view = view
+        loop = asyncio.get_running_loop()
         if self._secondary_timer is None:
-            self._secondary_timer = ui.timer(0.1, self._flush_secondary, once=True)
+            self._secondary_timer = loop.call_later(0.1, self._flush_secondary)
         if self._matrices_timer is not None:
             self._matrices_timer.cancel()
-        self._matrices_timer = ui.timer(0.12, lambda: self._render_matrices(self._pending_view or view), once=True)
+        self._matrices_timer = loop.call_later(0.12, lambda: self._render_matrices(self._pending_view or view))
 
     def _flush_secondary(self) -> None:
         self._secondary_timer = None
@@ -337,9 +350,10 @@ class ExplorerPage:
         self._render_matrices(view)
 
     def _render_charts_and_text(self, view: ExplorerView) -> None:
-        _set_chart(self.bars, view.bars_option)
-        _set_chart(self.growth, view.growth_option)
-        _set_chart(self.rank_chart, view.rank_option)
+        if self.bars is not None:
+            _set_chart(self.bars, view.bars_option)
+            _set_chart(self.growth, view.growth_option)
+            _set_chart(self.rank_chart, view.rank_option)
         self._render_text(view)
 
     def _render_text(self, view: ExplorerView) -> None:
