@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_llama7b_adapter import SHAPES, make_adapter, make_base  # noqa: E402
 
 from loralens.adapters import inspect_adapter, load_adapter, resize_adapter, write_adapter  # noqa: E402
-from loralens.adapters._blas import single_thread_blas  # noqa: E402
+from loralens.core.blas import single_threaded_blas  # noqa: E402
 from loralens.adapters.safetensors_io import SafetensorsFile  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def full_svd_seconds(adapter_dir: Path, names: list[str]) -> dict[str, float]:
     out = {}
     for name in names:
         module = by_name[name]
-        with single_thread_blas():
+        with single_threaded_blas():
             start = time.perf_counter()
             delta = (module.b @ module.a) * np.float32(module.scaling)  # (d, k) float32
             np.linalg.svd(delta, full_matrices=False)
