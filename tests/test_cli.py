@@ -31,7 +31,7 @@ def test_unknown_option_is_one_line_and_exit_2(capsys) -> None:  # type: ignore[
 def test_bad_port_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--port", "abc"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("loralens: error: loralens serve: argument --port: invalid int value: 'abc'")
+    assert err.startswith("loralens: error: loralens serve: argument --port: invalid port value: 'abc'")
 
 
 def test_closed_pipe_is_not_an_error() -> None:
@@ -42,3 +42,25 @@ def test_closed_pipe_is_not_an_error() -> None:
     )
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_port_out_of_range_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--port", "70000"]) == 2
+    assert "argument --port: invalid port value: '70000'" in capsys.readouterr().err
+
+
+def test_port_in_use_is_one_line_not_a_traceback(capsys) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--no-browser", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"loralens: error: serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_unknown_host_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--host", "203.0.113.7", "--no-browser"]) == 1  # TEST-NET-3: never an address of this machine
+    assert "cannot listen on 203.0.113.7:any port" in capsys.readouterr().err

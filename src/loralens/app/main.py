@@ -8,6 +8,7 @@ import socket
 from nicegui import ui
 
 from loralens.app import settings
+from loralens.errors import LoraLensError
 from loralens.app.pages import explorer, inspector, labs, lessons, models
 
 PAGES = (explorer, models, labs, lessons, inspector)
@@ -19,21 +20,29 @@ def register_pages() -> None:
         page.register()
 
 
-def free_port(host: str) -> int:
-    """A port that is free on ``host`` right now."""
+def check_address(host: str, port: int | None) -> int:
+    """The port to serve on (a free one when ``port`` is None), or LoraLensError naming what cannot be listened on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+            sock.bind((host, port or 0))
+            return int(sock.getsockname()[1])
+    except (OSError, OverflowError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise LoraLensError(f"cannot listen on {host}:{port or 'any port'}: {reason}", where="serve") from None
 
 
 def run_app(host: str = "127.0.0.1", port: int | None = None, show: bool = True) -> None:
     """Serve the app until Ctrl-C. Prints the URL it listens on."""
-    port = port or free_port(host)
+    port = check_address(host, port)
     settings.configure(host=host)
     register_pages()
     print(f"loralens is running at http://{'[' + host + ']' if ':' in host else host}:{port}/  (Ctrl-C stops it)",
           flush=True)
+    if not settings.current.local_files_allowed:
+        print(f"note: {host} is reachable from other machines; the Inspector will not open folders on this one",
+              flush=True)
     ui.run(
         host=host,
         port=port,

@@ -8,9 +8,17 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="start the app (the default command)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument("--port", type=port, default=None, help="port (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.set_defaults(handler=_serve)
+
+
+def port(text: str) -> int:
+    """A TCP port number, 1-65535 (argparse turns the ValueError into a one-line usage error)."""
+    number = int(text)
+    if not 1 <= number <= 65535:
+        raise ValueError(text)
+    return number
 
 
 def _serve(args: argparse.Namespace) -> str:
