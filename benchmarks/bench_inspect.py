@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_llama7b_adapter import SHAPES, make_adapter, make_base  # noqa: E402
+from make_llama7b_adapter import make_adapter, make_base  # noqa: E402
 
 from loralens.adapters import inspect_adapter, load_adapter, resize_adapter, write_adapter  # noqa: E402
 from loralens.core.blas import single_threaded_blas  # noqa: E402

@@ -39,3 +39,16 @@ def test_public_api_is_pinned() -> None:
     assert sorted(loralens.__all__) == sorted(PUBLIC_API)
     for name in loralens.__all__:
         assert hasattr(loralens, name), name
+
+
+def test_code_passes_ruff() -> None:
+    """No unused or undefined names, syntax errors or mutable defaults anywhere (rules in pyproject.toml)."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
+    result = subprocess.run([ruff, "check", "--output-format", "concise", "src", "tests", "benchmarks", "scripts"],
+                            cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,5 @@
 """The Explorer page in-process (NiceGUI's user fixture): what a person reads after each control change."""
 
-from nicegui import ui
 from nicegui.testing import User
 
 

@@ -291,7 +291,7 @@ class ModelsPage:
             self.memory_caption.set_text(
                 f"{s.dtype}, {s.optimizer}, micro-batch {s.batch} × {s.seq} tokens, {ckpt}"
                 + (f", {s.gpus} GPUs {s.sharding}" if s.gpus > 1 else "")
-                + f"; QLoRA: NF4 base with double quantisation.")
+                + "; QLoRA: NF4 base with double quantisation.")
             _set_chart(self.memory_chart, cm.memory_chart_option(result.memory))
         if result.methods:
             _set_chart(self.methods_chart, cm.methods_chart_option(result.methods))

@@ -13,7 +13,7 @@ stop the run (the app uses that to cancel a run that a newer setting superseded)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
