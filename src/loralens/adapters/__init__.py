@@ -10,6 +10,7 @@ from loralens.adapters.peft_format import (
     adapter_to_bytes,
     load_adapter,
     load_adapter_from_bytes,
+    refuse_pickle,
     write_adapter,
 )
 from loralens.adapters.resize import ResizedAdapter, ResizedModule, resize_adapter
@@ -38,6 +39,7 @@ __all__ = [
     "load_adapter",
     "load_adapter_from_bytes",
     "merge_adapter",
+    "refuse_pickle",
     "resize_adapter",
     "sample_adapter_path",
     "write_adapter",

@@ -19,7 +19,7 @@ import numpy as np
 
 from loralens.core.blas import single_threaded_blas
 from loralens.adapters.atomic import atomic_output_dir, check_output
-from loralens.adapters.peft_format import PICKLE_SUFFIXES, PREFIX, Adapter, AdapterModule, _refuse_pickle, load_adapter
+from loralens.adapters.peft_format import PICKLE_SUFFIXES, PREFIX, Adapter, AdapterModule, refuse_pickle, load_adapter
 from loralens.adapters.safetensors_io import (
     DTYPES,
     FLOAT_DTYPES,
@@ -60,7 +60,7 @@ def locate_base(path: str | Path) -> BaseModel:
     file, or the index file itself."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise _refuse_pickle(path)
+        raise refuse_pickle(path)
     if path.is_dir():
         if (path / INDEX_NAME).is_file():
             return _from_index(path / INDEX_NAME)
@@ -70,7 +70,7 @@ def locate_base(path: str | Path) -> BaseModel:
         if not files:
             pickles = [p for s in PICKLE_SUFFIXES for p in sorted(path.glob(f"*{s}"))]
             if pickles:
-                raise _refuse_pickle(pickles[0])
+                raise refuse_pickle(pickles[0])
             raise AdapterError("no .safetensors weights in this folder", where=str(path))
         raise AdapterError(f"{len(files)} .safetensors files but no {INDEX_NAME}", where=str(path))
     if not path.exists():

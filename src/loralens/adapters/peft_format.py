@@ -165,7 +165,8 @@ def _is_number(value: object) -> bool:
 # --- reading ----------------------------------------------------------------------------------------------------
 
 
-def _refuse_pickle(path: Path) -> AdapterError:
+def refuse_pickle(path: Path | str) -> AdapterError:
+    """The error for a pickle file (.bin, .pt, ...): never loaded, with how to convert it. Nothing is read."""
     return AdapterError(
         "is a pickle file, which loralens never loads (unpickling can run code). Convert it to safetensors, e.g. "
         "load it in PEFT and call model.save_pretrained(out_dir, safe_serialization=True), or "
@@ -178,13 +179,13 @@ def resolve_paths(path: str | Path) -> tuple[Path, Path]:
     """(config path, weights path) for an adapter folder, its .safetensors file or its adapter_config.json."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise _refuse_pickle(path)
+        raise refuse_pickle(path)
     if path.is_dir():
         folder, weights = path, path / WEIGHTS_NAME
         if not weights.exists():
             for suffix in PICKLE_SUFFIXES:
                 for candidate in sorted(folder.glob(f"*{suffix}")):
-                    raise _refuse_pickle(candidate)
+                    raise refuse_pickle(candidate)
             found = sorted(folder.glob("*.safetensors"))
             if len(found) != 1:
                 raise AdapterError(f"no {WEIGHTS_NAME} in this folder", where=str(path))

@@ -29,6 +29,7 @@ from loralens.adapters import (
     inspect_adapter,
     load_adapter,
     load_adapter_from_bytes,
+    refuse_pickle,
     resize_adapter,
 )
 from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
@@ -92,17 +93,8 @@ def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
 
 
 def pickle_message(name: str) -> str:
-    """The library's refusal of a pickle file, so that the page and the CLI say the same thing.
-
-    ``load_adapter`` refuses a path by its suffix before it touches the disk; only the bare file name is passed.
-    """
-    bare = Path(name).name
-    if Path(bare).suffix.lower() in PICKLE_SUFFIXES:
-        try:
-            load_adapter(bare)
-        except LoraLensError as error:
-            return str(error)
-    return f"{bare}: a pickle file is never loaded (it can run code); convert it to safetensors first"
+    """The library's refusal of a pickle file, so that the page and the CLI say the same thing."""
+    return str(refuse_pickle(Path(name).name))
 
 
 def limit_text(limit: int) -> str:
