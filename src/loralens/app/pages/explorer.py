@@ -257,12 +257,11 @@ class ExplorerPage:
         """A value typed into a number box: checked here, with the message beside the controls."""
         if self._syncing:
             return
-        limits = {"r": (1, min(self.state.d, self.state.k)), "d": (1, MAX_DIM), "k": (1, MAX_DIM),
-                  "alpha": (0.001, 100_000), "target": (1, 99.999)}
-        low, high = limits[name]
+        param = next(p for p in SCHEMA if p.name == name)  # the same ranges as the URL parameters
+        low, high = param.low, (min(self.state.d, self.state.k) if name == "r" else param.high)
         if value is None or not low <= value <= high or (name in "rdk" and value != int(value)):
             kind = "a whole number" if name in "rdk" else "a number"
-            self._show_control_message(f"{name}: must be {kind} from {low:,} to {high:,}; kept {getattr(self.state, name):,}")
+            self._show_control_message(f"{name}: must be {kind} from {low:,g} to {high:,g}; kept {getattr(self.state, name):,}")
             return
         self._show_control_message(None)
         if name in ("d", "k"):
