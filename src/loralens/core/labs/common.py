@@ -81,6 +81,13 @@ def check_batch(batch: object) -> int:
     return check_int("batch", batch, 1, MAX_BATCH)
 
 
+def check_training(
+    steps: object, seed: object, alpha: object, noise: object, lr: object, batch: object
+) -> tuple[int, int, float, float, float, int]:
+    """The settings every training lab shares, each checked with the message that names it."""
+    return check_steps(steps), check_seed(seed), check_alpha(alpha), check_noise(noise), check_lr(lr), check_batch(batch)
+
+
 # ---------------------------------------------------------------------------------------------- randomness
 
 

@@ -70,12 +70,7 @@ def run_fit(d: int = 128, k: int = 128, rank: int = 4, alpha: float = 16.0, step
     d, k = common.check_shape(d, k)
     rank = common.check_rank("rank", rank, d, k)
     target_rank = common.check_rank("target_rank", target_rank, d, k)
-    steps = common.check_steps(steps)
-    seed = common.check_seed(seed)
-    alpha = common.check_alpha(alpha)
-    noise = common.check_noise(noise)
-    lr = common.check_lr(lr)
-    batch = common.check_batch(batch)
+    steps, seed, alpha, noise, lr, batch = common.check_training(steps, seed, alpha, noise, lr, batch)
     if sweep is None:
         ranks = default_sweep(rank, target_rank, d, k)
     else:

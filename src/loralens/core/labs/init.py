@@ -107,12 +107,7 @@ def run_init(d: int = 64, k: int = 64, rank: int = 8, alpha: float = 16.0, steps
     d, k = common.check_shape(d, k)
     rank = common.check_rank("rank", rank, d, k)
     target_rank = common.check_rank("target_rank", target_rank, d, k)
-    steps = common.check_steps(steps)
-    seed = common.check_seed(seed)
-    alpha = common.check_alpha(alpha)
-    noise = common.check_noise(noise)
-    lr = common.check_lr(lr)
-    batch = common.check_batch(batch)
+    steps, seed, alpha, noise, lr, batch = common.check_training(steps, seed, alpha, noise, lr, batch)
     scaling = LoraSpec(rank, alpha).scaling
 
     task = common.make_task(d, k, target_rank, noise, seed)

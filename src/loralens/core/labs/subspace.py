@@ -114,12 +114,7 @@ def run_subspace(d: int = 128, k: int = 256, rank: int = 8, rank_large: int = 64
     if rank_large < rank:
         raise InvalidParameterError(f"must be at least rank = {rank}, got {rank_large}", where="rank_large")
     target_rank = common.check_rank("target_rank", target_rank, d, k)
-    steps = common.check_steps(steps)
-    seed = common.check_seed(seed)
-    alpha = common.check_alpha(alpha)
-    noise = common.check_noise(noise)
-    lr = common.check_lr(lr)
-    batch = common.check_batch(batch)
+    steps, seed, alpha, noise, lr, batch = common.check_training(steps, seed, alpha, noise, lr, batch)
 
     task = common.make_task(d, k, target_rank, noise, seed)
     runs = []
