@@ -8,8 +8,8 @@ import socket
 from nicegui import ui
 
 from loralens.app import settings
-from loralens.errors import LoraLensError
 from loralens.app.pages import explorer, inspector, labs, lessons, models
+from loralens.errors import LoraLensError
 
 PAGES = (explorer, models, labs, lessons, inspector)
 
