@@ -4,12 +4,7 @@ screens scroll the table instead of the page. The ``page`` fixture fails on any 
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import sys
-import threading
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +13,8 @@ import pytest
 
 from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_bytes
 from loralens.app.pages.inspector import sample_path
+
+from .app_process import served_app
 
 
 def sample_bytes() -> tuple[bytes, bytes]:
@@ -113,39 +110,9 @@ run_app(show=False)
 @pytest.fixture(scope="module")
 def small_limit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app with a 1,000-byte upload limit, so that the browser's own rejection can be tested."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("PYTEST", "NICEGUI"))}
-    process = subprocess.Popen([sys.executable, "-c", SMALL_LIMIT_APP], cwd=tmp_path_factory.mktemp("limit"),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**env, "PYTHONUNBUFFERED": "1"})
-    assert process.stdout is not None
-    url, lines, deadline = None, [], time.monotonic() + 60
-    while url is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "http://" in line:
-            url = line[line.index("http://"):].split()[0].rstrip("/")
-    drain = threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True)  # type: ignore[union-attr]
-    drain.start()
-    try:
-        assert url, "the app did not print its URL:\n" + "".join(lines)
-        for _ in range(100):  # the URL is printed just before the server starts listening
-            try:
-                urllib.request.urlopen(url + "/inspector", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+    argv = [sys.executable, "-c", SMALL_LIMIT_APP]
+    with served_app(argv, tmp_path_factory.mktemp("limit"), ready_path="/inspector") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        drain.join(timeout=5)
-        process.stdout.close()
 
 
 def test_browser_refuses_a_file_over_the_limit(page, small_limit_url: str) -> None:  # type: ignore[no-untyped-def]
