@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loralens.app.explorer_view import SCHEMA, ExplorerState, state_from_query
+from loralens.app.explorer.view import SCHEMA, ExplorerState, state_from_query
 from loralens.app.url_state import parse_query, to_query
 from urllib.parse import parse_qsl
 

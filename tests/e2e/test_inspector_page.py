@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_bytes
-from loralens.app.pages.inspector import sample_path
+from loralens.app.inspector.page import sample_path
 
 from .app_process import served_app
 

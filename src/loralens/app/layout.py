@@ -11,32 +11,17 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
-NAV = (
-    ("Explorer", "/"),
-    ("Models", "/models"),
-    ("Labs", "/labs"),
-    ("Lessons", "/lessons"),
-    ("Inspector", "/inspector"),
-)
+from loralens.app.palette import COLORS
+from loralens.app.site import PAGES
 
-# Colours that stay apart without relying on red/green (Okabe–Ito palette): frozen grey, B vermillion,
-# A blue, W' bluish green; also used by the charts so that a colour means the same everywhere.
-COLORS = {
-    "frozen": "#9e9e9e",
-    "b": "#D55E00",
-    "a": "#0072B2",
-    "merged": "#009E73",
-    "delta": "#CC79A7",
-    "full": "#E69F00",
-    "lora": "#0072B2",
-    "warn": "#B00020",
-}
+NAV = tuple((page.title, page.path) for page in PAGES)
+
 
 _CSS = """
 .ll-page { width: 100%; max-width: 1280px; margin: 0 auto; padding: 8px 12px; gap: 12px; }
 .ll-num { font-variant-numeric: tabular-nums; font-weight: 600; }
 .ll-muted { color: #555; }
-.ll-warn { color: #B00020; font-weight: 600; }
+.ll-warn { color: WARN; font-weight: 600; }
 .ll-card { width: 100%; }
 .ll-cap { font-size: 12px; color: #555; }
 .ll-big { font-size: 20px; line-height: 1.5rem; }
@@ -53,7 +38,7 @@ _CSS = """
 .ll-list { margin: 0; padding-left: 18px; font-size: 14px; }
 .ll-list li { margin-bottom: 4px; }
 @media (max-width: 600px) { .ll-page { padding: 4px 6px; } .ll-hide-narrow { display: none; } }
-"""
+""".replace("WARN", COLORS["warn"])
 
 
 @contextmanager

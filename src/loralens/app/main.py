@@ -8,16 +8,18 @@ import socket
 from nicegui import ui
 
 from loralens.app import settings
-from loralens.app.pages import explorer, inspector, labs, lessons, models
+from loralens.app.site import PAGES
 from loralens.errors import LoraLensError
 
-PAGES = (explorer, models, labs, lessons, inspector)
+# imported once, with this module: NiceGUI's test fixture drops page modules from sys.modules between tests, and
+# tests patch the module objects they imported
+_PAGE_MODULES = tuple(page.module() for page in PAGES)
 
 
 def register_pages() -> None:
     """Register every page route. Called once per app (and again by each test that resets NiceGUI)."""
-    for page in PAGES:
-        page.register()
+    for module in _PAGE_MODULES:
+        module.register()
 
 
 def check_address(host: str, port: int | None) -> int:

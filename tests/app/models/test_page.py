@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui.testing import User
 
-from loralens.app import charts_models as cm
+from loralens.app.models import view as cm
 from loralens.core.architectures import get_architecture
 from loralens.core.peft_count import LoraConfigSpec, count_lora
 

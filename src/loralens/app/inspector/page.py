@@ -33,7 +33,7 @@ from loralens.adapters import (
     resize_adapter,
 )
 from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
-from loralens.app import charts_inspector as ci
+from loralens.app.inspector import view as ci
 from loralens.app import settings
 from loralens.app.layout import error_label, page_frame, show_message
 from loralens.app.url_state import Param, format_value, parse_query

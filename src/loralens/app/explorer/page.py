@@ -13,8 +13,8 @@ from dataclasses import replace
 from nicegui import ui
 from starlette.requests import Request
 
-from loralens.app import charts_explorer
-from loralens.app.explorer_view import (
+from loralens.app.explorer import matrices
+from loralens.app.explorer.view import (
     DIAGRAM_SCALE_NOTE,
     PRESETS,
     SMALL_MATRIX_LIMIT,
@@ -26,7 +26,7 @@ from loralens.app.explorer_view import (
 )
 from loralens.app.layout import page_frame
 from loralens.app.url_state import TRUE_WORDS, format_value, to_query
-from loralens.app.explorer_view import SCHEMA
+from loralens.app.explorer.view import SCHEMA
 from loralens.core.counting import MAX_DIM
 from loralens.core.small_layer import small_layer
 
@@ -389,7 +389,7 @@ class ExplorerPage:
                 (layer.merged, "W′ = W + ΔW"),
             ),
         ):
-            _set_chart(chart, charts_explorer.heatmap_option(matrix, title, limit))
+            _set_chart(chart, matrices.heatmap_option(matrix, title, limit))
         nonzero = int((layer.delta_singular_values > 1e-10 * max(1.0, float(layer.target_singular_values[0]))).sum())
         state_text = (
             "At initialisation B = 0, so ΔW = 0 and W′ = W exactly: the model starts as the pretrained one."
@@ -397,7 +397,7 @@ class ExplorerPage:
             else "After training, s·B·A is the best rank-r approximation of the task update ΔW* (Eckart–Young)."
         )
         self.matrices_caption.set_text(f"{state_text} Colour scale: blue negative, white 0, orange positive.")
-        _set_chart(self.sv_chart, charts_explorer.singular_values_option(
+        _set_chart(self.sv_chart, matrices.singular_values_option(
             layer.delta_singular_values, layer.target_singular_values, s.r))
         self.sv_caption.set_text(
             f"Singular values of ΔW from a float64 SVD: {nonzero} of {len(layer.delta_singular_values)} are non-zero "

@@ -15,19 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from loralens.app.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILLION
 from loralens.core.lowrank import rank_for_energy, truncation_error
 
-# Okabe-Ito colours (the same as layout.COLORS; duplicated here so that this module never imports NiceGUI)
-BLUE = "#0072B2"
-SKY = "#56B4E9"
-ORANGE = "#E69F00"
-VERMILLION = "#D55E00"
-GREEN = "#009E73"
-PURPLE = "#CC79A7"
-GREY = "#9e9e9e"
 SERIES_COLORS = [BLUE, ORANGE, GREEN, PURPLE, VERMILLION, SKY]
-# sequential ramp for heatmaps: near-white to blue to near-black (no red/green reading needed)
-HEAT_RAMP = ["#f2f6fa", SKY, BLUE, "#08306b"]
+HEAT_RAMP = list(SEQUENTIAL)
 NO_LAYER = "—"
 
 

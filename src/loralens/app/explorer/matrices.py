@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from loralens.app.palette import COLORS, DIVERGING
+
 # A diverging map that does not rely on red/green: blue (negative) - white - orange (positive).
-DIVERGING = ["#0072B2", "#56B4E9", "#f7f7f7", "#E69F00", "#D55E00"]
 
 
 def heatmap_option(matrix: np.ndarray, title: str, limit: float) -> dict:
@@ -22,7 +23,7 @@ def heatmap_option(matrix: np.ndarray, title: str, limit: float) -> dict:
         "grid": {"left": 4, "right": 4, "top": 24, "bottom": 4},
         "xAxis": {"type": "category", "data": list(range(cols)), "show": False},
         "yAxis": {"type": "category", "data": list(range(rows)), "show": False, "inverse": True},
-        "visualMap": {"show": False, "min": -limit, "max": limit, "inRange": {"color": DIVERGING}},
+        "visualMap": {"show": False, "min": -limit, "max": limit, "inRange": {"color": list(DIVERGING)}},
         "series": [{"type": "heatmap", "data": data, "progressive": 0}],
     }
 
@@ -42,7 +43,7 @@ def singular_values_option(delta_sv: np.ndarray, target_sv: np.ndarray, r: int) 
                 "name": "σ of ΔW = s·B·A",
                 "type": "bar",
                 "data": [float(v) for v in delta_sv],
-                "itemStyle": {"color": "#CC79A7"},
+                "itemStyle": {"color": COLORS["delta"]},
                 "markLine": {"symbol": "none", "label": {"formatter": f"r = {r}"}, "data": [{"xAxis": r - 1}]},
             },
             {

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from html import escape
 from fractions import Fraction
 
-from loralens.app.explorer_diagram import diagram_svg
+from loralens.app.explorer.diagram import diagram_svg
+from loralens.app.palette import COLORS
 from loralens.app.url_state import Param, parse_query
 from loralens.core.counting import MAX_DIM, LayerCount, count_layer, percent, scaling, significant
 
@@ -194,7 +195,7 @@ def human_bytes(n: float) -> str:
 
 # ---------------------------------------------------------------------------------------------- charts
 
-_FULL_COLOR, _LORA_COLOR = "#E69F00", "#0072B2"
+_FULL_COLOR, _LORA_COLOR = COLORS["full"], COLORS["lora"]
 
 
 def bars_option(count: LayerCount) -> dict:
@@ -285,7 +286,7 @@ def rank_option(count: LayerCount) -> dict:
                 "markLine": {
                     "symbol": "none",
                     "label": {"formatter": f"break-even {float(count.break_even):,.1f}"},
-                    "lineStyle": {"color": "#B00020"},
+                    "lineStyle": {"color": COLORS["warn"]},
                     "data": [{"xAxis": float(count.break_even)}],
                 },
             },

@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from loralens.app.palette import COLORS, MEMORY_SERIES
 from loralens.app.url_state import Param, parse_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS, Architecture, get_architecture
@@ -24,10 +25,7 @@ GPU_LINES_GIB = (24, 40, 80)
 GiB = 2**30
 ALL_LINEAR = "all-linear"
 SERIES = ("weights", "gradients", "optimizer", "activations", "overhead")
-SERIES_COLORS = {  # Okabe-Ito: distinguishable without red/green
-    "weights": "#0072B2", "gradients": "#E69F00", "optimizer": "#CC79A7", "activations": "#009E73",
-    "overhead": "#9e9e9e",
-}
+SERIES_COLORS = MEMORY_SERIES
 METHOD_LABELS = {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}
 
 SCHEMA = (
@@ -250,7 +248,7 @@ def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
         "series": [{
             "type": "bar", "name": "trainable",
             "data": [{"value": m.trainable if m.trainable > 0 else None,
-                      "itemStyle": {"color": "#E69F00" if m.key == "full" else "#0072B2"}} for m in ordered],
+                      "itemStyle": {"color": COLORS["full"] if m.key == "full" else COLORS["lora"]}} for m in ordered],
         }],
     }
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from nicegui import app, ui
 
-from loralens.app.layout import COLORS, error_label, page_frame, show_message
+from loralens.app.layout import error_label, page_frame, show_message
+from loralens.app.palette import COLORS
 from loralens.core import lessons
 from loralens.core.counting import significant
 from loralens.core.lessons import Verdict

@@ -13,7 +13,7 @@ from typing import Any
 from nicegui import ui
 from starlette.requests import Request
 
-from loralens.app import charts_models as cm
+from loralens.app.models import view as cm
 from loralens.app.layout import error_label, page_frame, show_message
 from loralens.app.url_state import TRUE_WORDS, to_query
 from loralens.core import memory

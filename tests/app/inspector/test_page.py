@@ -15,10 +15,10 @@ from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
 
 from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_bytes
-from loralens.app import charts_inspector as ci
+from loralens.app.inspector import view as ci
 from loralens.app import settings
-from loralens.app.pages import inspector
-from loralens.app.pages.inspector import sample_path
+from loralens.app.inspector import page as inspector
+from loralens.app.inspector.page import sample_path
 
 
 def sample_files() -> tuple[bytes, bytes]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+from loralens.app.palette import COLORS, HATCH
 from loralens.core.counting import significant
 
 # Colours (Okabe–Ito): frozen grey, B vermillion, A blue, W' bluish green. Shapes differ too (hatching on the
 # frozen W, a snowflake label), so the roles do not depend on telling red from green.
-_GREY, _B, _A, _MERGED = "#8c8c8c", "#D55E00", "#0072B2", "#009E73"
+_GREY, _B, _A, _MERGED = COLORS["frozen"], COLORS["b"], COLORS["a"], COLORS["merged"]
 _BOX = 150.0  # the longer side of W, in SVG units
 _MIN_SIDE = 18.0  # the shorter side of W never drawn thinner than this (extreme aspect ratios)
 
@@ -52,7 +53,7 @@ def diagram_svg(d: int, k: int, r: int, s: float) -> str:
         f'style="max-width:{width * 1.6:.0f}px;max-height:340px" role="img" data-testid="diagram" '
         f'aria-label="W ({d} by {k}, frozen) plus B ({d} by {r}) times A ({r} by {k}) equals W prime">',
         "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
-        "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#bdbdbd\" "
+        "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"" + HATCH + "\" "
         "stroke-width=\"2\"/></pattern></defs>",
         "<style>text{font:13px system-ui,sans-serif;fill:#222}.t{font-weight:600;font-size:15px}"
         ".op{font-size:20px;font-weight:600}.dim{fill:#444}</style>",

@@ -16,8 +16,9 @@ from typing import Any
 from fastapi import Request
 from nicegui import background_tasks, run, ui
 
-from loralens.app import charts_labs
-from loralens.app.layout import COLORS, error_label, page_frame, show_message
+from loralens.app.labs import charts as charts_labs
+from loralens.app.layout import error_label, page_frame, show_message
+from loralens.app.palette import COLORS
 from loralens.app.url_state import Param, parse_query, to_query
 from loralens.core.labs import LABS, READINGS
 from loralens.core.labs.common import MAX_BATCH, MAX_DIM, MAX_NOISE, MAX_SEED, MAX_STEPS

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from loralens.app.layout import COLORS
+from loralens.app.palette import COLORS, SERIES, VIRIDIS
 from loralens.core.labs.common import downsample
 
 # Okabe–Ito, in an order where neighbours differ in lightness too
-PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#F0E442"]
+PALETTE = list(SERIES)
 LOG_FLOOR = 1e-12  # a log axis cannot show 0: values below this are drawn at it
 CURVE_POINTS = 300
 EXP_FORMATTER = "v => Number(v).toExponential(0)"  # a JavaScript function (NiceGUI evaluates ':' keys)
@@ -149,7 +149,7 @@ def phi_heatmap(phi: Sequence[Sequence[float]], rank: int, rank_large: int) -> d
     options["visualMap"] = {"min": 0, "max": 1, "calculable": False, "orient": "horizontal", "left": "center",
                             "bottom": 0, "itemHeight": 120, "precision": 1, "text": ["1", "0"],
                             # viridis end points and middle: readable without relying on red/green
-                            "inRange": {"color": ["#440154", "#21918c", "#fde725"]}}
+                            "inRange": {"color": list(VIRIDIS)}}
     options["series"] = [{"name": "φ", "type": "heatmap", "data": data, "progressive": 0}]
     options.pop("legend")
     return options

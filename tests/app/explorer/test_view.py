@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loralens.app.explorer_diagram import diagram_svg, rank_thickness
-from loralens.app.explorer_view import ExplorerState, build_view
+from loralens.app.explorer.diagram import diagram_svg, rank_thickness
+from loralens.app.explorer.view import ExplorerState, build_view
 
 
 def test_default_view_numbers() -> None:

@@ -4,7 +4,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from loralens.app.pages.labs import lab_url, parse_state, schema
+from loralens.app.labs.page import lab_url, parse_state, schema
 from loralens.core.labs import LABS
 
 WAIT = 200  # retries of 0.1 s: a run at these sizes takes well under a second, but the machine may be busy
@@ -41,7 +41,7 @@ def recorded_fit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, str]]:
     """Wrap the fit lab so that each run records its parameters and how it ended."""
     import functools
 
-    from loralens.app.pages import labs as labs_page
+    from loralens.app.labs import page as labs_page
 
     calls: list[tuple[dict, str]] = []
     original = labs_page.LABS["fit"]
@@ -148,7 +148,7 @@ def test_embedded_page_keeps_embed_in_its_urls() -> None:
 def test_chart_builders_are_plain_data() -> None:
     import json
 
-    from loralens.app import charts_labs
+    from loralens.app.labs import charts as charts_labs
 
     heat = charts_labs.phi_heatmap([[0.5] * 64 for _ in range(8)], 8, 64)
     assert len(heat["series"][0]["data"]) == 8 * 64 and heat["visualMap"]["max"] == 1
@@ -169,7 +169,7 @@ async def test_an_unexpected_failure_is_one_line(user: User, monkeypatch: pytest
                                                 caplog: pytest.LogCaptureFixture) -> None:
     import functools
 
-    from loralens.app.pages import labs as labs_page
+    from loralens.app.labs import page as labs_page
 
     original = labs_page.LABS["merge"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loralens.app import charts_inspector as ci
+from loralens.app.inspector import view as ci
 from loralens.core.lowrank import effective_rank, energy_kept, singular_values
 
 
@@ -198,7 +198,7 @@ def test_resize_preview_agrees_with_resize_adapter(which: str, rank: int | None,
     """The page's instant preview (from the report) says what the download (resize_adapter) will do, on the
     shipped sample and on every PEFT-made fixture (rsLoRA, rank_pattern, DoRA, GPT-2 Conv1D, bf16...)."""
     from loralens.adapters import inspect_adapter, load_adapter, resize_adapter
-    from loralens.app.pages.inspector import sample_path
+    from loralens.app.inspector.page import sample_path
 
     adapter = load_adapter(sample_path() if which == "sample" else FIXTURES / which)
     preview = ci.resize_preview(inspect_adapter(adapter), rank=rank, energy=energy)

@@ -1,0 +1,1 @@
+"""The Explorer page: ``page`` (NiceGUI) and its pure view model."""

@@ -1,0 +1,1 @@
+"""The Inspector page: ``page`` (NiceGUI) and its pure view model."""

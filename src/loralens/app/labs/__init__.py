@@ -1,0 +1,1 @@
+"""The Labs page: ``page`` (NiceGUI) and its pure view model."""

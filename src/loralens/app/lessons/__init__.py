@@ -1,0 +1,1 @@
+"""The Lessons page: ``page`` (NiceGUI) and its pure view model."""

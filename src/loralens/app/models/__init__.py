@@ -1,0 +1,1 @@
+"""The Models page: ``page`` (NiceGUI) and its pure view model."""
