@@ -12,10 +12,9 @@ from loralens.core.counting import (
     full_params,
     lora_params,
     max_rank_for_savings,
-    percent,
     scaling,
-    significant,
 )
+from loralens.core.units import percent
 from loralens.errors import InvalidParameterError
 
 dims = st.integers(1, 65_536)
@@ -86,10 +85,3 @@ def test_invalid_layer_messages(args: tuple, message: str) -> None:
     with pytest.raises(InvalidParameterError) as error:
         count_layer(*args)
     assert str(error.value) == message
-
-
-@pytest.mark.parametrize(
-    "value,digits,text", [(0.390625, 2, "0.39"), (12.5, 2, "12"), (9.96, 2, "10"), (0.00612, 2, "0.0061"), (150, 2, "150")]
-)
-def test_significant(value: float, digits: int, text: str) -> None:
-    assert significant(value, digits) == text

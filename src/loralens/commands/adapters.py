@@ -11,6 +11,7 @@ from loralens.adapters.atomic import check_output
 from loralens.adapters.inspect import AdapterReport
 from loralens.adapters.resize import ResizedAdapter
 from loralens.core.lowrank import rank_for_energy
+from loralens.core.units import decimal_bytes, text_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,25 +52,10 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, allow_nan=False)
 
 
-def _size(n: int) -> str:
-    for unit, step in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= step:
-            return f"{n / step:.1f} {unit}"
-    return f"{n} B"
-
 
 def _g(value: float, digits: int = 4) -> str:
     return "nan" if value != value else f"{value:.{digits}g}"
 
-
-def _table(rows: list[list[str]], header: list[str], right: set[int]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths,
-                                                                                               strict=True))).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def format_report(report: AdapterReport, path: str) -> str:
@@ -79,7 +65,7 @@ def format_report(report: AdapterReport, path: str) -> str:
         f"adapter       {path}",
         f"base model    {s.base_model or '-'}",
         f"PEFT version  {s.peft_version or '-'}",
-        f"modules       {s.modules}    parameters {s.parameters:,}    file {_size(s.bytes)}    dtype {s.dtype}",
+        f"modules       {s.modules}    parameters {s.parameters:,}    file {decimal_bytes(s.bytes)}    dtype {s.dtype}",
         f"r {s.r}    lora_alpha {s.alpha:g}    rsLoRA {'yes' if s.use_rslora else 'no'}    "
         f"DoRA {'yes' if s.use_dora else 'no'}    ranks {', '.join(map(str, s.ranks))}",
         f"targets       {targets or '-'}",
@@ -94,7 +80,7 @@ def format_report(report: AdapterReport, path: str) -> str:
                      _g(m.effective_rank, 3), r99, "NaN/Inf" if m.nonfinite else ""])
     header = ["module", "out x in", "r", "alpha", "scaling", "|dW|_F", "sigma_1", "num.rank", "eff.rank",
               "rank@99%", ""]
-    lines.append(_table(rows, header, right={2, 3, 4, 5, 6, 7, 8, 9}))
+    lines.append(text_table(header, rows, right={2, 3, 4, 5, 6, 7, 8, 9}))
     return "\n".join(lines).rstrip()
 
 
@@ -112,12 +98,12 @@ def format_resize(resized: ResizedAdapter, out: str) -> str:
         f"r {config['r']}    lora_alpha {config['lora_alpha']:g}    "
         f"rank_pattern {len(config.get('rank_pattern') or {})} modules    alpha_pattern {len(config.get('alpha_pattern') or {})} modules",
         f"parameters {resized.parameters_before:,} -> {resized.parameters_after:,}    "
-        f"file {_size(resized.adapter_before_bytes)} -> {_size(resized.bytes_after)}",
+        f"file {decimal_bytes(resized.adapter_before_bytes)} -> {decimal_bytes(resized.bytes_after)}",
         "",
     ]
     rows = [[m.name, f"{m.r_before} -> {m.r_after}", f"{m.alpha:g}", f"{m.energy_kept:.6f}", _g(m.error)]
             for m in resized.modules]
-    lines.append(_table(rows, ["module", "rank", "alpha", "energy kept", "rel. error"], right={1, 2, 3, 4}))
+    lines.append(text_table(["module", "rank", "alpha", "energy kept", "rel. error"], rows, right={1, 2, 3, 4}))
     return "\n".join(lines)
 
 
@@ -136,5 +122,5 @@ def run_merge(args: argparse.Namespace) -> str:
     if args.json:
         return _dumps(report.to_json())
     return (f"wrote {args.output}: {len(report.merged)} weights merged, {report.tensors} tensors in "
-            f"{len(report.shards)} shard(s), {_size(report.bytes_written)}"
+            f"{len(report.shards)} shard(s), {decimal_bytes(report.bytes_written)}"
             + (f"\nnot merged (not LoRA factors): {', '.join(report.skipped)}" if report.skipped else ""))

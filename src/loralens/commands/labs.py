@@ -16,6 +16,7 @@ from typing import Any
 from loralens.core.labs import LABS, READINGS
 from loralens.core.labs.common import MAX_BATCH, MAX_DIM, MAX_STEPS
 from loralens.core.labs.init import DESCRIPTIONS
+from loralens.core.units import label_table
 from loralens.errors import InvalidParameterError
 
 DESCRIPTION = {
@@ -86,10 +87,6 @@ def run_lab(args: argparse.Namespace) -> str:
     return summary(args.lab, result)
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
-
 
 def summary(lab: str, result: Any) -> str:
     """A few aligned lines with the key numbers, then the reading of the result."""
@@ -135,4 +132,4 @@ def summary(lab: str, result: Any) -> str:
             ("phi(i, i)", " ".join(f"{r.phi[i][i]:.2f}" for i in range(min(r.rank, r.rank_large)))),
             ("amplification", f"r={r.rank}: {r.amplification:.4g}, r={r.rank_large}: {r.amplification_large:.4g}"),
         ]
-    return _table(rows) + "\n\n" + textwrap.fill(READINGS[lab](result), width=100)
+    return label_table(rows) + "\n\n" + textwrap.fill(READINGS[lab](result), width=100)

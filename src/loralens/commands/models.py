@@ -14,6 +14,7 @@ from typing import Any
 
 from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
 from loralens.core.peft_count import ALL_LINEAR, BIAS_MODES, LoraConfigSpec, LoraCount, count_lora, group_modules
+from loralens.core.units import binary_bytes, text_table
 from loralens.errors import InvalidParameterError
 
 _REGEX_CHARS = set("*+?[](){}|^$\\")
@@ -169,27 +170,10 @@ def params_json(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, per
     }
 
 
-def format_bytes(n: int) -> str:
-    """Binary units: 37748736 -> '36.0 MiB'."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
 
 def _scaling_text(value: float) -> str:
     return f"{value:.4g}"
 
-
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return [line(headers), line(["-" * w for w in widths])] + [line(r).rstrip() for r in rows]
 
 
 def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, per_module: bool = False) -> str:
@@ -216,7 +200,7 @@ def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, p
     if spec.bias != "none":
         lines.append(f"  trainable biases {result.bias_params:>17,}")
     lines += [
-        f"adapter size       {format_bytes(size['fp32'])} fp32, {format_bytes(size['bf16'])} bf16/fp16 "
+        f"adapter size       {binary_bytes(size['fp32'])} fp32, {binary_bytes(size['bf16'])} bf16/fp16 "
         f"(tensor bytes)",
         "",
     ]
@@ -227,7 +211,7 @@ def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, p
     else:
         shown = [[g.name, str(g.count), str(g.in_features), str(g.out_features), str(g.r),
                   _scaling_text(g.scaling), f"{g.params:,}"] for g in group_modules(result.modules)]
-    lines += _table(["module", "count", "in", "out", "r", "scaling", "params"], shown, right)
+    lines += text_table(["module", "count", "in", "out", "r", "scaling", "params"], shown, right).split("\n")
     if not per_module:
         lines.append(f"({result.num_modules} adapted modules; --all-modules lists each one, --json for all fields)")
     return "\n".join(lines)
@@ -321,7 +305,7 @@ def render_memory(arch: Architecture, estimate: Any) -> str:
     ]
     rows = [[name, f"{value / 2**30:,.2f}", f"{value / 1e9:,.2f}", f"{100 * value / d.total:.1f}%"]
             for name, value in d.as_dict().items()]
-    lines += _table(["per device", "GiB", "GB", "share"], rows, {1, 2, 3})
+    lines += text_table(["per device", "GiB", "GB", "share"], rows, {1, 2, 3}).split("\n")
     fits = ", ".join(f"{g} GB {'yes' if d.total <= g * 2**30 else 'no'}" for g in GPU_SIZES_GIB)
     lines += ["", f"fits on one card: {fits} (cards' sizes are GiB)",
               "estimate: formulas and sources in docs/models-memory.md"]
@@ -369,8 +353,8 @@ def run_methods(args: argparse.Namespace) -> str:
         return json.dumps({"model": arch.hf_id, "model_type": arch.model_type, "base_total": arch.total_params,
                            "methods": [m.as_dict() for m in rows]})
     lines = [f"{arch.display_name or arch.hf_id} ({arch.hf_id}): {arch.total_params:,} parameters", ""]
-    lines += _table(["method", "trainable", "% of model", "formula"],
-                    [[m.name, f"{m.trainable:,}", f"{m.percent:.4f}%", m.formula] for m in rows], {1, 2})
+    lines += text_table(["method", "trainable", "% of model", "formula"],
+                    [[m.name, f"{m.trainable:,}", f"{m.percent:.4f}%", m.formula] for m in rows], {1, 2}).split("\n")
     return "\n".join(lines)
 
 

@@ -89,18 +89,3 @@ def count_layer(d: int, k: int, r: int, savings_target: float = 0.99) -> LayerCo
         max_rank_for_target=max_rank_for_savings(d, k, target),
     )
 
-
-def significant(value: float, digits: int = 2) -> str:
-    """``value`` rounded to ``digits`` significant digits, as plain decimal text (0.39, 12, 0.0061)."""
-    if value == 0:
-        return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    rounded = round(value, decimals)
-    # rounding can add a digit (9.96 -> 10.0): recompute the decimals for the rounded value
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(rounded)))) if rounded else decimals
-    return f"{rounded:.{decimals}f}"
-
-
-def percent(share: Fraction | float, digits: int = 2) -> str:
-    """A share as a percentage with ``digits`` significant digits: Fraction(1, 256) -> '0.39%'."""
-    return significant(float(share) * 100, digits) + "%"

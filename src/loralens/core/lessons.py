@@ -14,7 +14,8 @@ from fractions import Fraction
 from urllib.parse import urlencode
 
 from loralens.core.architectures import PRESETS
-from loralens.core.counting import count_layer, percent
+from loralens.core.counting import count_layer
+from loralens.core.units import percent
 from loralens.core.peft_count import ALL_LINEAR, LoraConfigSpec, count_lora
 from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from loralens.app.palette import COLORS, HATCH
-from loralens.core.counting import significant
+from loralens.core.units import significant
 
 # Colours (Okabe–Ito): frozen grey, B vermillion, A blue, W' bluish green. Shapes differ too (hatching on the
 # frozen W, a snowflake label), so the roles do not depend on telling red from green.

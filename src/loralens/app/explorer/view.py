@@ -14,7 +14,8 @@ from fractions import Fraction
 from loralens.app.explorer.diagram import diagram_svg
 from loralens.app.palette import COLORS
 from loralens.app.url_state import Param, parse_query
-from loralens.core.counting import MAX_DIM, LayerCount, count_layer, percent, scaling, significant
+from loralens.core.counting import MAX_DIM, LayerCount, count_layer, scaling
+from loralens.core.units import binary_bytes, percent, short_count, significant
 
 DEFAULTS = {"d": 4096, "k": 4096, "r": 8, "alpha": 16.0, "rslora": False, "square": True, "target": 99.0}
 
@@ -178,20 +179,6 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def human(n: float) -> str:
-    """16777216 -> '16.8M', 65536 -> '65.5K' (the seed page's style)."""
-    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
-    return f"{n:g}"
-
-
-def human_bytes(n: float) -> str:
-    for size, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
-
 
 # ---------------------------------------------------------------------------------------------- charts
 
@@ -307,11 +294,11 @@ def rank_option(count: LayerCount) -> dict:
 def example_rows(count: LayerCount) -> tuple[tuple[str, str, str], ...]:
     """The seed's parameter table, recomputed: (method, formula, value)."""
     return (
-        ("Full fine-tuning", f"d × k = {count.d:,} × {count.k:,}", f"{count.full:,} ({human(count.full)})"),
+        ("Full fine-tuning", f"d × k = {count.d:,} × {count.k:,}", f"{count.full:,} ({short_count(count.full)})"),
         (
             f"LoRA (r = {count.r:,})",
             f"r(d + k) = {count.r:,} × ({count.d:,} + {count.k:,})",
-            f"{count.lora:,} ({human(count.lora)})",
+            f"{count.lora:,} ({short_count(count.lora)})",
         ),
         ("LoRA / full", "r(d + k) / dk", percent(count.share)),
     )
@@ -326,10 +313,10 @@ def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
     return (
         (
             "Memory",
-            f"Gradients and AdamW states exist only for trained weights: {human_bytes(count.lora * per_param)} "
-            f"instead of {human_bytes(count.full * per_param)} for this layer "
+            f"Gradients and AdamW states exist only for trained weights: {binary_bytes(count.lora * per_param)} "
+            f"instead of {binary_bytes(count.full * per_param)} for this layer "
             f"(16 bytes per trained weight), "
-            + (f"{human_bytes(saved)} less." if saved > 0 else "no saving at this rank."),
+            + (f"{binary_bytes(saved)} less." if saved > 0 else "no saving at this rank."),
         ),
         (
             "No inference latency",
@@ -338,8 +325,8 @@ def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
         ),
         (
             "Modular adapters",
-            f"One task's adapter for this layer is {human_bytes(count.lora * 2)} in bf16 against "
-            f"{human_bytes(count.full * 2)} for a full copy of W: keep one frozen model and swap small adapters.",
+            f"One task's adapter for this layer is {binary_bytes(count.lora * 2)} in bf16 against "
+            f"{binary_bytes(count.full * 2)} for a full copy of W: keep one frozen model and swap small adapters.",
         ),
         (
             "Stability",

@@ -17,6 +17,7 @@ import numpy as np
 
 from loralens.app.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILLION
 from loralens.core.lowrank import rank_for_energy, truncation_error
+from loralens.core.units import decimal_bytes
 
 SERIES_COLORS = [BLUE, ORANGE, GREEN, PURPLE, VERMILLION, SKY]
 HEAT_RAMP = list(SEQUENTIAL)
@@ -65,7 +66,7 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
     return [
         ("Modules", text(summary.modules)),
         ("Parameters", text(summary.parameters)),
-        ("Size", f"{format_bytes(summary.bytes)} ({summary.bytes:,} bytes)"),
+        ("Size", f"{decimal_bytes(summary.bytes)} ({summary.bytes:,} bytes)"),
         ("dtype", text(summary.dtype)),
         ("Base model", text(summary.base_model)),
         ("PEFT version", text(summary.peft_version)),
@@ -77,13 +78,6 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
         ("NaN/Inf", "none" if not nonfinite else f"{text(nonfinite)} — see the table"),
     ]
 
-
-def format_bytes(count: int) -> str:
-    """Bytes in the largest unit that keeps at least 1 (1 MB = 10⁶ bytes, as file managers show it)."""
-    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if count >= size:
-            return f"{count / size:.3g} {unit}"
-    return f"{count} B"
 
 
 def _format(digits: int) -> str:

@@ -14,7 +14,7 @@ from nicegui import app, ui
 from loralens.app.layout import error_label, page_frame, show_message
 from loralens.app.palette import COLORS
 from loralens.core import lessons
-from loralens.core.counting import significant
+from loralens.core.units import significant
 from loralens.core.lessons import Verdict
 
 PROGRESS_KEY = "lessons_progress"

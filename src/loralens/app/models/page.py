@@ -19,6 +19,7 @@ from loralens.app.url_state import TRUE_WORDS, to_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS
 from loralens.core.peft_count import BIAS_MODES
+from loralens.core.units import binary_bytes, gib
 
 MODEL_OPTIONS = {a.short_name: a.display_name or a.hf_id for a in PRESETS.values()}
 ROW_CLASSES = "w-full items-center gap-2 no-wrap"
@@ -279,12 +280,12 @@ class ModelsPage:
         self.numbers["trainable"].set_text(f"{count.trainable:,}")
         self.numbers["percent"].set_text(f"{count.percent:.4f}%")
         self.numbers["total"].set_text(f"{count.total:,}")
-        self.numbers["adapter"].set_text(f"{cm.format_bytes(count.adapter_bytes['bf16'])} / "
-                                         f"{cm.format_bytes(count.adapter_bytes['fp32'])}")
+        self.numbers["adapter"].set_text(f"{binary_bytes(count.adapter_bytes['bf16'])} / "
+                                         f"{binary_bytes(count.adapter_bytes['fp32'])}")
         chosen = result.memory.get(s.method)
         if chosen is not None:
             total = chosen.per_device.total
-            self.numbers["memory"].set_text(f"{cm.gib(total):,.1f} GiB ({cm.METHOD_LABELS[s.method]})")
+            self.numbers["memory"].set_text(f"{gib(total):,.1f} GiB ({cm.METHOD_LABELS[s.method]})")
             fits = [f"{g} GB" for g in cm.GPU_LINES_GIB if total <= g * cm.GiB]
             self.numbers["fits"].set_text(", ".join(fits) if fits else "none of 24/40/80 GB")
             ckpt = "checkpointing" if s.ckpt else "no checkpointing"

@@ -18,6 +18,7 @@ from loralens.core.architectures import PRESETS, Architecture, get_architecture
 from loralens.core.memory import MemoryEstimate, estimate_memory
 from loralens.core.methods import MethodCount, compare_methods
 from loralens.core.peft_count import BIAS_MODES, LoraConfigSpec, LoraCount, ModuleGroup, count_lora, group_modules
+from loralens.core.units import gib
 from loralens.errors import LoraLensError
 
 MODEL_NAMES = tuple(a.short_name for a in PRESETS.values())
@@ -164,9 +165,6 @@ def compute(state: ModelsState) -> ModelsResult:
     return result
 
 
-def gib(n: float) -> float:
-    return n / GiB
-
 
 def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
     """Stacked bars (GiB per device) for full, LoRA and QLoRA, with dashed lines at 24, 40 and 80 GB cards.
@@ -253,20 +251,6 @@ def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
     }
 
 
-def format_count(n: int) -> str:
-    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
-
-
-def format_bytes(n: float) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 __all__ = [

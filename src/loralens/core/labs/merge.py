@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from loralens.core.units import binary_bytes
+
 from loralens.core.counting import full_params, lora_params
 from loralens.core.labs import common
 from loralens.core.labs.common import Progress
@@ -141,13 +143,6 @@ def run_merge(d: int = 512, k: int = 512, rank: int = 8, alpha: float = 16.0, se
     )
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover
-
 
 def _timing_note(speed: float, overhead: float) -> str:
     """What the measured ratio says, next to the FLOP ratio 1 + overhead."""
@@ -175,7 +170,7 @@ def reading(result: MergeResult) -> str:
         f"Merging adapter 1, unmerging it, then doing the same with adapter 2 "
         f"returns W within {r.swap_back_max_abs_diff:.2g}, so one frozen W serves many tasks. In training, LoRA "
         f"keeps gradients and Adam state for {r.trainable_params_lora:,} parameters "
-        f"({_bytes(r.gradient_bytes_lora + r.adam_state_bytes_lora)}) instead of {r.trainable_params_full:,} "
-        f"({_bytes(r.gradient_bytes_full + r.adam_state_bytes_full)}): "
+        f"({binary_bytes(r.gradient_bytes_lora + r.adam_state_bytes_lora)}) instead of {r.trainable_params_full:,} "
+        f"({binary_bytes(r.gradient_bytes_full + r.adam_state_bytes_full)}): "
         f"{r.trainable_params_lora / r.trainable_params_full:.2%} of full fine-tuning."
     )
