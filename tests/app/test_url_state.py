@@ -1,11 +1,13 @@
 """URL parameters: round trips, and every bad value clamped or replaced with a message naming it."""
 
+from urllib.parse import parse_qsl
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loralens.app.explorer.view import SCHEMA, ExplorerState, state_from_query
-from loralens.app.url_state import parse_query, to_query
-from urllib.parse import parse_qsl
+from loralens.app.url_state import page_url, parse_query, read_query, to_query
 
 
 @given(
@@ -50,3 +52,24 @@ def test_rectangular_link_turns_square_lock_off() -> None:
 def test_parse_query_ignores_unknown_parameters() -> None:
     values, messages = parse_query(SCHEMA, {"zzz": "1", "embed": "1"})
     assert messages == [] and values["d"] == 4096
+
+
+def test_read_query_names_unknown_parameters_and_takes_embed() -> None:
+    page = read_query(SCHEMA, {"zzz": "1", "embed": "1", "d": "64"})
+    assert page.embed and page.values["d"] == 64 and "embed" not in page.values
+    assert page.messages == ["URL parameter zzz: not used by this page (it reads d, k, r, alpha, rslora, square, "
+                             "target, embed); ignored"]
+
+
+@pytest.mark.parametrize("text", ["-1", "NaN", "8.5", "", "<script>"])
+def test_a_bad_embed_value_is_a_message_not_an_error(text: str) -> None:
+    page = read_query((), {"embed": text})
+    assert not page.embed and page.messages == [f"URL parameter embed: expected true or false, got {text!r}; "
+                                                "using false"]
+
+
+def test_page_url_keeps_embed() -> None:
+    assert page_url("/labs", "lab=fit", embed=True) == "/labs?lab=fit&embed=1"
+    assert page_url("/lessons", "", embed=True) == "/lessons?embed=1"
+    assert page_url("/models", "r=8") == "/models?r=8"
+    assert page_url("/") == "/"

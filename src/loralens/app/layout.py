@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from nicegui import ui
 
@@ -55,6 +56,22 @@ def page_frame(title: str, embed: bool = False) -> Iterator[ui.column]:
                 )
     with ui.column().classes("ll-page") as column:
         yield column
+
+
+E = TypeVar("E", bound=ui.element)
+
+
+def tag(element: E, name: str) -> E:
+    """Name an element for tests: data-testid in the browser, a marker for NiceGUI's ``user`` fixture."""
+    element.props(f'data-testid="{name}"').mark(name)
+    return element
+
+
+def set_chart(chart: ui.echart, option: dict) -> None:
+    """Replace a chart's whole option (ECharts merges by default, which would keep series that are gone)."""
+    chart.options.clear()
+    chart.options.update(option)
+    chart.update()
 
 
 def error_label() -> ui.label:

@@ -92,3 +92,40 @@ def format_value(value: Any) -> str:
 def to_query(schema: Sequence[Param], values: Mapping[str, Any]) -> str:
     """The query string (without '?') for ``values``, in schema order."""
     return urlencode({p.name: format_value(values[p.name]) for p in schema if p.name in values})
+
+
+#: Every page takes ``embed``: 1 hides the header so that the page fits a course site's iframe.
+EMBED = Param("embed", bool, False)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """What a page's URL asks for: valid values for its schema, the embed flag, and one message per problem."""
+
+    values: dict[str, Any]
+    embed: bool
+    messages: list[str]
+
+
+def read_query(schema: Sequence[Param], query: Mapping[str, str]) -> PageQuery:
+    """Parse a page's query: its own parameters, ``embed``, and a message for each parameter it does not read
+    (a typo in a shared link is reported, not silently ignored)."""
+    params = (*schema, EMBED)
+    values, messages = parse_query(params, query)
+    known = {p.name for p in params}
+    reads = ", ".join(p.name for p in params)
+    messages += [f"URL parameter {name}: not used by this page (it reads {reads}); ignored"
+                 for name in query if name not in known]
+    embed = bool(values.pop(EMBED.name))
+    return PageQuery(values, embed, messages)
+
+
+def embed_of(query: Mapping[str, str]) -> bool:
+    """The embed flag alone (a bad value reads as False; ``read_query`` reports it)."""
+    return bool(parse_value(EMBED, str(query.get(EMBED.name, "0")))[0])
+
+
+def page_url(path: str, query: str = "", embed: bool = False) -> str:
+    """``path?query``, with ``embed=1`` added when the page is embedded (so a link never leaves embed mode)."""
+    parts = [part for part in (query, "embed=1" if embed else "") if part]
+    return path + ("?" + "&".join(parts) if parts else "")

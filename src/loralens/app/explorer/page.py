@@ -24,8 +24,8 @@ from loralens.app.explorer.view import (
     clamp_rank,
     state_from_query,
 )
-from loralens.app.layout import page_frame
-from loralens.app.url_state import TRUE_WORDS, format_value, to_query
+from loralens.app.layout import page_frame, set_chart
+from loralens.app.url_state import embed_of, format_value, page_url, to_query
 from loralens.app.explorer.view import SCHEMA
 from loralens.core.counting import MAX_DIM
 from loralens.core.small_layer import small_layer
@@ -69,9 +69,8 @@ def register() -> None:
     @ui.page("/")
     def explorer(request: Request) -> None:
         query = dict(request.query_params)
-        embed = query.get("embed", "").lower() in TRUE_WORDS
         state, messages = state_from_query(query)
-        ExplorerPage(state, messages, embed)
+        ExplorerPage(state, messages, embed_of(query))
 
 
 class ExplorerPage:
@@ -321,7 +320,7 @@ class ExplorerPage:
         self.k_row.set_visibility(not s.square)
         self.numbers.set_content(view.numbers_html)
         self.diagram.set_content(view.diagram_svg)
-        ui.navigate.history.replace("/?" + to_query(SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
+        ui.navigate.history.replace(page_url("/", to_query(SCHEMA, s.as_dict()), self.embed))
         if self._pending_view is None and self._matrices_key is None:
             self._render_secondary(view)  # first paint: everything at once
         else:
@@ -350,9 +349,9 @@ class ExplorerPage:
 
     def _render_charts_and_text(self, view: ExplorerView) -> None:
         if self.bars is not None:
-            _set_chart(self.bars, view.bars_option)
-            _set_chart(self.growth, view.growth_option)
-            _set_chart(self.rank_chart, view.rank_option)
+            set_chart(self.bars, view.bars_option)
+            set_chart(self.growth, view.growth_option)
+            set_chart(self.rank_chart, view.rank_option)
         self._render_text(view)
 
     def _render_text(self, view: ExplorerView) -> None:
@@ -389,7 +388,7 @@ class ExplorerPage:
                 (layer.merged, "W′ = W + ΔW"),
             ),
         ):
-            _set_chart(chart, matrices.heatmap_option(matrix, title, limit))
+            set_chart(chart, matrices.heatmap_option(matrix, title, limit))
         nonzero = int((layer.delta_singular_values > 1e-10 * max(1.0, float(layer.target_singular_values[0]))).sum())
         state_text = (
             "At initialisation B = 0, so ΔW = 0 and W′ = W exactly: the model starts as the pretrained one."
@@ -397,15 +396,10 @@ class ExplorerPage:
             else "After training, s·B·A is the best rank-r approximation of the task update ΔW* (Eckart–Young)."
         )
         self.matrices_caption.set_text(f"{state_text} Colour scale: blue negative, white 0, orange positive.")
-        _set_chart(self.sv_chart, matrices.singular_values_option(
+        set_chart(self.sv_chart, matrices.singular_values_option(
             layer.delta_singular_values, layer.target_singular_values, s.r))
         self.sv_caption.set_text(
             f"Singular values of ΔW from a float64 SVD: {nonzero} of {len(layer.delta_singular_values)} are non-zero "
             f"(rank(B·A) ≤ r = {s.r}); the rest are 0 up to round-off."
         )
 
-
-def _set_chart(chart: ui.echart, option: dict) -> None:
-    chart.options.clear()
-    chart.options.update(option)
-    chart.update()

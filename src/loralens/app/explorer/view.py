@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from loralens.app.explorer.diagram import diagram_svg
 from loralens.app.palette import COLORS
-from loralens.app.url_state import Param, parse_query
+from loralens.app.url_state import Param, read_query
 from loralens.core.counting import MAX_DIM, LayerCount, count_layer, scaling
 from loralens.core.units import binary_bytes, percent, short_count, significant
 
@@ -67,7 +67,8 @@ class ExplorerState:
 
 def state_from_query(query: dict[str, str]) -> tuple[ExplorerState, list[str]]:
     """A valid state from URL parameters, with one message for each value that was clamped or replaced."""
-    values, messages = parse_query(SCHEMA, query)
+    page = read_query(SCHEMA, query)
+    values, messages = page.values, page.messages
     if values["square"] and "k" in query and "d" in query and values["k"] != values["d"]:
         values["square"] = False  # a link with d != k means a rectangular layer, not an error
     elif values["square"] and "k" not in query:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from urllib.parse import urlencode
 
@@ -35,8 +35,8 @@ from loralens.adapters import (
 from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
 from loralens.app import settings
-from loralens.app.layout import error_label, page_frame, show_message
-from loralens.app.url_state import Param, format_value, parse_query
+from loralens.app.layout import error_label, page_frame, show_message, tag
+from loralens.app.url_state import Param, format_value, page_url, read_query
 from loralens.core.validation import check_float, check_int
 from loralens.errors import LoraLensError
 
@@ -52,14 +52,6 @@ SCHEMA = (
 )
 UPLOAD_NAME = "upload"  # errors in uploaded files read "upload/adapter_model.safetensors: ..."
 
-
-E = TypeVar("E", bound=ui.element)
-
-
-def tag(element: E, name: str) -> E:
-    """Name an element for tests: data-testid in the browser, a marker for NiceGUI's ``user`` fixture."""
-    element.props(f'data-testid="{name}"').mark(name)
-    return element
 
 
 def sample_path() -> Path:
@@ -301,9 +293,7 @@ class InspectorPage:
 
     def sync_url(self) -> None:
         query = {p.name: format_value(self.values[p.name]) for p in SCHEMA if self.values[p.name] != p.default}
-        if self.embed:
-            query["embed"] = "1"
-        ui.navigate.history.replace("/inspector" + ("?" + urlencode(query) if query else ""))
+        ui.navigate.history.replace(page_url("/inspector", urlencode(query), self.embed))
 
     # ---- rendering a report
 
@@ -529,8 +519,9 @@ def register() -> None:
     """Add the page's route."""
 
     @ui.page("/inspector")
-    async def page(request: Request, embed: bool = False) -> None:
-        values, messages = parse_query(SCHEMA, request.query_params)
+    async def page(request: Request) -> None:
+        query = read_query(SCHEMA, request.query_params)
+        values, messages, embed = query.values, query.messages, query.embed
         with page_frame("Inspector", embed):
             view = InspectorPage(values, embed)
             view.build(messages)

@@ -19,7 +19,7 @@ from nicegui import background_tasks, run, ui
 from loralens.app.labs import charts as charts_labs
 from loralens.app.layout import error_label, page_frame, show_message
 from loralens.app.palette import COLORS
-from loralens.app.url_state import Param, parse_query, to_query
+from loralens.app.url_state import Param, embed_of, page_url, parse_query, read_query, to_query
 from loralens.core.labs import LABS, READINGS
 from loralens.core.labs.common import MAX_BATCH, MAX_DIM, MAX_NOISE, MAX_SEED, MAX_STEPS
 from loralens.errors import LoraLensError
@@ -74,13 +74,13 @@ def parse_state(query: Mapping[str, str]) -> tuple[str, dict[str, Any], list[str
     """(lab, values, messages) from a query: the lab first, then that lab's parameters."""
     lab_values, messages = parse_query(schema("fit")[:1], query)
     lab = lab_values["lab"]
-    values, more = parse_query(schema(lab), query)
-    return lab, values, messages + [m for m in more if not m.startswith("URL parameter lab:")]
+    page = read_query(schema(lab), query)
+    return lab, page.values, messages + [m for m in page.messages if not m.startswith("URL parameter lab:")]
 
 
 def lab_url(lab: str, values: Mapping[str, Any], embed: bool = False) -> str:
     """/labs?lab=...&... with the lab's parameters in schema order (and embed=1 when embedded)."""
-    return "/labs?" + to_query(schema(lab), {**values, "lab": lab}) + ("&embed=1" if embed else "")
+    return page_url("/labs", to_query(schema(lab), {**values, "lab": lab}), embed)
 
 
 def _number_value(kind: type, value: float | None) -> Any:
@@ -287,8 +287,10 @@ def register() -> None:
     """Add the page's route."""
 
     @ui.page("/labs")
-    def page(request: Request, embed: bool = False) -> None:
-        lab, values, messages = parse_state(dict(request.query_params))
+    def page(request: Request) -> None:
+        query = dict(request.query_params)
+        lab, values, messages = parse_state(query)
+        embed = embed_of(query)
         view = LabView(lab, values, embed)
         with page_frame("Labs", embed):
             view.build(messages)

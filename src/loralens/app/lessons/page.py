@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nicegui import app, ui
+from starlette.requests import Request
 
-from loralens.app.layout import error_label, page_frame, show_message
+from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.palette import COLORS
+from loralens.app.url_state import read_query
 from loralens.core import lessons
 from loralens.core.units import significant
 from loralens.core.lessons import Verdict
@@ -52,7 +54,7 @@ class Progress:
         with ui.card().classes("ll-lesson-card").props('data-testid="lessons-progress"'):
             with ui.row().classes("items-center gap-3 w-full"):
                 ui.label("Your progress").classes("text-lg font-semibold")
-                self.summary = _tag(ui.label("").classes("ll-num"), "progress-summary")
+                self.summary = tag(ui.label("").classes("ll-num"), "progress-summary")
             self.bar = ui.linear_progress(value=0.0, show_value=False, size="10px", color=COLORS["merged"])
             self.bar.props('aria-label="activities answered correctly"')
             with ui.row().classes("gap-2 flex-wrap"):
@@ -102,9 +104,9 @@ class VerdictView:
     """A verdict line (status symbol, text and colour) and its explanation, with an error line for bad input."""
 
     def __init__(self, name: str) -> None:
-        self.error = _tag(error_label(), f"{name}-error")
-        self.line = _tag(ui.label("").classes("ll-verdict").props('aria-live="polite"'), f"{name}-verdict")
-        self.explanation = _tag(ui.label("").classes("ll-explain ll-muted"), f"{name}-explanation")
+        self.error = tag(error_label(), f"{name}-error")
+        self.line = tag(ui.label("").classes("ll-verdict").props('aria-live="polite"'), f"{name}-verdict")
+        self.explanation = tag(ui.label("").classes("ll-explain ll-muted"), f"{name}-explanation")
         self.show(None)
 
     def show(self, verdict: Verdict | None) -> None:
@@ -121,19 +123,13 @@ class VerdictView:
         self.explanation.set_text(verdict.explanation)
 
 
-def _tag(element: ui.element, name: str) -> ui.element:
-    """A marker for the user-fixture tests and the same name as data-testid for the browser tests."""
-    element.mark(name)
-    element.props(f'data-testid="{name}"')
-    return element
-
 
 def _answer_row(name: str, label: str, placeholder: str, on_check: Callable[[], None]) -> ui.input:
     with ui.row().classes("ll-answer-row"):
         field = ui.input(label=label, placeholder=placeholder).props('outlined dense').classes("w-44")
-        _tag(field, f"{name}-answer")
+        tag(field, f"{name}-answer")
         field.on("keydown.enter", lambda _: on_check())
-        _tag(ui.button("Check", on_click=lambda _: on_check()).props("no-caps"), f"{name}-check")
+        tag(ui.button("Check", on_click=lambda _: on_check()).props("no-caps"), f"{name}-check")
     return field
 
 
@@ -146,7 +142,7 @@ def _objectives() -> None:
                 with ui.column().classes("gap-0 w-full"):
                     ui.label(f"{number}. {objective.text}")
                     link = ui.link(f"→ {objective.link.label}", objective.link.href).classes("text-sm ml-4")
-                    _tag(link, f"objective-{objective.key}")
+                    tag(link, f"objective-{objective.key}")
 
 
 def _savings_activity(progress: Progress) -> None:
@@ -166,7 +162,7 @@ def _savings_activity(progress: Progress) -> None:
 
         field = _answer_row("savings", "Your rank r", "e.g. 8", check)
         verdict_view = VerdictView("savings")
-        hint = _tag(ui.link("Hint: try your rank in the Explorer", lessons.savings_hint_href("", d, k)), "savings-hint")
+        hint = tag(ui.link("Hint: try your rank in the Explorer", lessons.savings_hint_href("", d, k)), "savings-hint")
         field.on_value_change(lambda e: hint.props.__setitem__("href", lessons.savings_hint_href(e.value, d, k)))
 
 
@@ -179,11 +175,11 @@ def _models_activity(progress: Progress) -> None:
         ).classes("ll-prompt")
         with ui.row().classes("ll-answer-row"):
             rank = ui.select(list(lessons.RANK_CHOICES), value=8, label="Rank r (table)").classes("w-32")
-            _tag(rank, "models-rank")
+            tag(rank, "models-rank")
             targets = ui.select(
                 {key: key for key in lessons.TARGET_CHOICES}, value="default", label="Adapted layers"
             ).classes("w-40")
-            _tag(targets, "models-targets")
+            tag(targets, "models-targets")
         targets_note = ui.label("").classes("ll-muted text-sm")
         columns = [
             {"name": "name", "label": "Model", "field": "name", "align": "left"},
@@ -196,7 +192,7 @@ def _models_activity(progress: Progress) -> None:
         table = ui.table(columns=columns, rows=[], row_key="id").props("dense flat bordered wrap-cells").classes(
             "w-full"
         )
-        _tag(table, "models-table")
+        tag(table, "models-table")
         ui.label(lessons.MODELS_QUESTION).classes("font-medium")
         state: dict[str, lessons.ModelComparison] = {}
 
@@ -206,10 +202,10 @@ def _models_activity(progress: Progress) -> None:
             progress.record("models", verdict.correct)
 
         with ui.row().classes("ll-answer-row"):
-            choice = _tag(ui.select({}, label="Model").classes("w-64"), "models-answer")
-            _tag(ui.button("Check", on_click=lambda _: check()).props("no-caps"), "models-check")
+            choice = tag(ui.select({}, label="Model").classes("w-64"), "models-answer")
+            tag(ui.button("Check", on_click=lambda _: check()).props("no-caps"), "models-check")
         verdict_view = VerdictView("models")
-        details = _tag(ui.link("", "/models").classes("text-sm"), "models-link")
+        details = tag(ui.link("", "/models").classes("text-sm"), "models-link")
 
         def recompute() -> None:
             comparison = lessons.compare_models(int(rank.value), str(targets.value))
@@ -255,7 +251,7 @@ def _limits_activity(progress: Progress) -> None:
             "stalls at an error that no amount of training removes. The fit lab trains a LoRA against a target "
             "update of chosen rank and draws that floor (the Eckart–Young bound) beside the learned error."
         ).classes("ll-prompt")
-        _tag(ui.link("Open the fit lab with a full-rank target (rank-4 LoRA, 64×64 layer)", lessons.fit_lab_href()),
+        tag(ui.link("Open the fit lab with a full-rank target (rank-4 LoRA, 64×64 layer)", lessons.fit_lab_href()),
              "limits-lab")
         ui.label(
             f"Predict: the target update ΔW* has rank s = {s} with all {s} singular values equal, and the LoRA has "
@@ -272,7 +268,7 @@ def _limits_activity(progress: Progress) -> None:
         field = _answer_row("limits", "Relative error", "e.g. 0.5", check)
         verdict_view = VerdictView("limits")
         with ui.row().classes("gap-1 items-baseline flex-wrap"):
-            _tag(ui.link(f"See it happen: the fit lab with a rank-{s} target and a rank-{r} LoRA",
+            tag(ui.link(f"See it happen: the fit lab with a rank-{s} target and a rank-{r} LoRA",
                          lessons.fit_lab_href(64, 64, r, s)).classes("text-sm"), "limits-lab-small")
             ui.label(
                 "(its target's singular values are not all equal, so its floor differs; the lab draws it)"
@@ -288,9 +284,9 @@ def _assessment() -> None:
         for number, question in enumerate(lessons.ASSESSMENT, start=1):
             with ui.column().classes("gap-1 w-full"):
                 ui.label(f"{number}. {question.question}").classes("font-medium")
-                button = _tag(ui.button("Show answer").props("flat dense no-caps"), f"reveal-{question.key}")
+                button = tag(ui.button("Show answer").props("flat dense no-caps"), f"reveal-{question.key}")
                 with ui.column().classes("gap-1 w-full pl-4") as answer:
-                    _tag(ui.label(question.answer).classes("ll-explain"), f"answer-{question.key}")
+                    tag(ui.label(question.answer).classes("ll-explain"), f"answer-{question.key}")
                     ui.link(f"→ {question.link.label}", question.link.href).classes("text-sm")
                 answer.set_visibility(False)
                 button.on_click(_toggler(answer, button))
@@ -308,9 +304,11 @@ def register() -> None:
     """Add the page's route."""
 
     @ui.page("/lessons")
-    async def page(embed: bool = False) -> None:
+    async def page(request: Request) -> None:
+        query = read_query((), request.query_params)
         ui.add_css(_CSS)
-        with page_frame("Lessons", embed):
+        with page_frame("Lessons", query.embed):
+            show_message(tag(error_label(), "url-message"), "; ".join(query.messages) or None)
             ui.label("Lesson: low-rank adaptation (LoRA)").classes("text-2xl font-bold")
             ui.label(
                 "The textbook's lesson plan, with its activities checked as you go. Every link opens the part of "

@@ -14,8 +14,8 @@ from nicegui import ui
 from starlette.requests import Request
 
 from loralens.app.models import view as cm
-from loralens.app.layout import error_label, page_frame, show_message
-from loralens.app.url_state import TRUE_WORDS, to_query
+from loralens.app.layout import error_label, page_frame, set_chart, show_message
+from loralens.app.url_state import embed_of, page_url, to_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS
 from loralens.core.peft_count import BIAS_MODES
@@ -31,9 +31,8 @@ def register() -> None:
     @ui.page("/models")
     def page(request: Request) -> None:
         query = dict(request.query_params)
-        embed = query.get("embed", "").lower() in TRUE_WORDS
         state, messages = cm.state_from_query(query)
-        ModelsPage(state, messages, embed)
+        ModelsPage(state, messages, embed_of(query))
 
 
 class ModelsPage:
@@ -267,7 +266,7 @@ class ModelsPage:
         result = cm.compute(s)
         for name, label in self.errors.items():
             show_message(label, result.errors.get(name))
-        ui.navigate.history.replace("/models?" + to_query(cm.SCHEMA, s.as_dict()) + ("&embed=1" if self.embed else ""))
+        ui.navigate.history.replace(page_url("/models", to_query(cm.SCHEMA, s.as_dict()), self.embed))
         if result.count is None or result.arch is None:
             return  # keep the last good numbers; the message is beside the control
         count, arch = result.count, result.arch
@@ -293,9 +292,9 @@ class ModelsPage:
                 f"{s.dtype}, {s.optimizer}, micro-batch {s.batch} × {s.seq} tokens, {ckpt}"
                 + (f", {s.gpus} GPUs {s.sharding}" if s.gpus > 1 else "")
                 + "; QLoRA: NF4 base with double quantisation.")
-            _set_chart(self.memory_chart, cm.memory_chart_option(result.memory))
+            set_chart(self.memory_chart, cm.memory_chart_option(result.memory))
         if result.methods:
-            _set_chart(self.methods_chart, cm.methods_chart_option(result.methods))
+            set_chart(self.methods_chart, cm.methods_chart_option(result.methods))
             self.method_table.rows = [{"name": m.name, "trainable": f"{m.trainable:,}",
                                        "percent": f"{m.percent:.4f}%", "formula": m.formula}
                                       for m in result.methods]
@@ -313,8 +312,3 @@ class ModelsPage:
 
 PRESETS_BY_SHORT = {a.short_name: a for a in PRESETS.values()}
 
-
-def _set_chart(chart: ui.echart, option: dict) -> None:
-    chart.options.clear()
-    chart.options.update(option)
-    chart.update()

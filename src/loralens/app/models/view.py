@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from loralens.app.palette import COLORS, MEMORY_SERIES
-from loralens.app.url_state import Param, parse_query
+from loralens.app.url_state import Param, read_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS, Architecture, get_architecture
 from loralens.core.memory import MemoryEstimate, estimate_memory
@@ -72,8 +72,8 @@ class ModelsState:
 
 def state_from_query(query: dict[str, str]) -> tuple[ModelsState, list[str]]:
     """The page state a URL asks for, and one message per value that could not be used as given."""
-    values, messages = parse_query(SCHEMA, query)
-    state = ModelsState(**values)
+    page = read_query(SCHEMA, query)
+    state, messages = ModelsState(**page.values), page.messages
     if state.targets:
         arch = get_architecture(state.model)
         _, problem = parse_target_text(arch, state.targets)
