@@ -22,6 +22,56 @@ def test_library_import_loads_no_ui_module(package: str, walk: bool) -> None:
     assert out.strip() == "[]", f"{package} loaded UI modules: {out}"
 
 
+BLOCKER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError(f'{name} is blocked in this test')
+        return None
+sys.meta_path.insert(0, Block())
+"""
+
+#: modules that must import without NiceGUI (and the web stack): all of core, every page's view, the shared pure ones
+PURE_APP_MODULES = ("loralens.app.url_state", "loralens.app.site", "loralens.app.palette", "loralens.app.labs.charts",
+                    "loralens.app.explorer.view", "loralens.app.explorer.diagram", "loralens.app.models.view",
+                    "loralens.app.inspector.view", "loralens.app.labs.view", "loralens.app.lessons.view")
+
+
+def _run_blocked(blocked: tuple[str, ...], code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", f"BLOCKED = {set(blocked)!r}\n" + BLOCKER + code],
+                          capture_output=True, text=True)
+
+
+def test_pure_modules_import_with_nicegui_absent() -> None:
+    """Every view module and all of core import when NiceGUI, FastAPI and Starlette cannot be imported."""
+    code = ("import importlib, pkgutil, loralens.core as core\n"
+            "names = [m.name for m in pkgutil.walk_packages(core.__path__, 'loralens.core.')]\n"
+            f"names += {list(PURE_APP_MODULES)!r}\n"
+            "for name in names:\n    importlib.import_module(name)\n")
+    result = _run_blocked(("nicegui", "fastapi", "starlette", "uvicorn"), code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_core_never_imports_adapters_cli_or_app() -> None:
+    code = ("import importlib, pkgutil, sys, loralens.core as core\n"
+            "for m in pkgutil.walk_packages(core.__path__, 'loralens.core.'):\n    importlib.import_module(m.name)\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('loralens.adapters', 'loralens.cli', "
+            "'loralens.commands', 'loralens.app'))))")
+    result = _run_blocked((), code)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr[-2000:]
+
+
+def test_explorer_view_and_counting_import_with_numpy_blocked() -> None:
+    """The Explorer's Python view model (the oracle of the browser module) and the package's counting API need no
+    numpy: the package __init__ imports lazily."""
+    code = ("import loralens\nfrom loralens.app.explorer.view import ExplorerState, build_view\n"
+            "assert loralens.count_layer(4096, 4096, 8).lora == 65536\n"
+            "assert build_view(ExplorerState()).lora_text == '65,536'\n")
+    result = _run_blocked(("numpy",), code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 PUBLIC_API = """
 LABS PRESETS Adapter AdapterError AdapterReport Architecture ConfigError InvalidParameterError LayerCount
 LinearModule LoraConfigSpec LoraCount LoraLensError LoraSpec MemoryBreakdown MemoryEstimate MethodCount ModuleCount

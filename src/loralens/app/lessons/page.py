@@ -14,23 +14,13 @@ from starlette.requests import Request
 
 from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.palette import COLORS
+from loralens.app.lessons.view import ACTIVITY_TITLES, STATUS_STYLE
 from loralens.app.url_state import read_query
 from loralens.core import lessons
 from loralens.core.units import significant
 from loralens.core.lessons import Verdict
 
 PROGRESS_KEY = "lessons_progress"
-ACTIVITY_TITLES = {
-    "savings": "Find the rank for 99% savings",
-    "models": "Compare model sizes",
-    "limits": "When LoRA may not work",
-}
-_STATUS_STYLE = {
-    lessons.CORRECT: ("✓ ", COLORS["merged"]),
-    lessons.NOT_ENOUGH: ("✗ ", COLORS["b"]),
-    lessons.NOT_LARGEST: ("↑ ", COLORS["full"]),
-    lessons.WRONG: ("✗ ", COLORS["b"]),
-}
 
 _CSS = """
 .ll-lesson-card { width: 100%; }
@@ -117,7 +107,7 @@ class VerdictView:
         self.explanation.set_visibility(visible and bool(verdict.explanation if verdict else ""))
         if verdict is None or invalid:
             return
-        symbol, colour = _STATUS_STYLE.get(verdict.status, ("", "inherit"))
+        symbol, colour = STATUS_STYLE.get(verdict.status, ("", "inherit"))
         self.line.set_text(symbol + verdict.message)
         self.line.style(f"color: {colour}")
         self.explanation.set_text(verdict.explanation)
