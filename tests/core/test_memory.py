@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loralens.core import memory
+from loralens.core.architectures import Architecture, architecture_from_config
+from loralens.core.families import FAMILIES
 from loralens.core.memory import (
     NF4_BITS,
     estimate_memory,
@@ -21,21 +21,10 @@ from loralens.errors import InvalidParameterError
 GB = 10**9
 
 
-def tiny_arch(model_type: str = "gpt2", layers: int = 2, h: int = 64, heads: int = 4) -> SimpleNamespace:
-    """A hand-built GPT-2-like architecture: the fields estimate_memory reads."""
-    modules = []
-    for i in range(layers):
-        for name, k, d in (("attn.c_attn", h, 3 * h), ("attn.c_proj", h, h), ("mlp.c_fc", h, 4 * h),
-                           ("mlp.c_proj", 4 * h, h)):
-            modules.append(SimpleNamespace(name=f"transformer.h.{i}.{name}", in_features=k, out_features=d, bias=True,
-                                           fan_in_fan_out=True))
-    per_layer = 12 * h * h + 13 * h
-    return SimpleNamespace(
-        hf_id="tiny", short_name="tiny", model_type=model_type, hidden_size=h, num_layers=layers,
-        intermediate_size=4 * h, num_attention_heads=heads, num_key_value_heads=heads, vocab_size=100,
-        max_position_embeddings=128, linear_modules=tuple(modules),
-        total_params=layers * per_layer + 100 * h + 128 * h + 2 * h,
-    )
+def tiny_arch(layers: int = 2, h: int = 64, heads: int = 4) -> Architecture:
+    """A tiny GPT-2: 12h² + 13h parameters per block, embeddings of 100 tokens and 128 positions."""
+    return architecture_from_config({"model_type": "gpt2", "n_embd": h, "n_layer": layers, "n_head": heads,
+                                     "vocab_size": 100, "n_positions": 128}, hf_id="tiny")
 
 
 # --- ZeRO paper, figure 1: 7.5B parameters, Adam (K = 12), mixed precision, N_d = 64 GPUs ----------------------
@@ -100,7 +89,7 @@ def test_checkpointing_keeps_2sbh_per_layer_plus_one_layer() -> None:
     plain = estimate_memory(arch, **common).per_device.activations
     ckpt = estimate_memory(arch, gradient_checkpointing=True, **common).per_device.activations
     one_layer = layer_activation_bytes(hidden=64, kv_hidden=64, intermediate=256, heads=4, seq_len=32, batch_size=2,
-                                       mlp_tensors=memory.MLP_TENSORS["gpt2"])
+                                       mlp_tensors=FAMILIES["gpt2"].mlp_tensors)
     assert plain - ckpt == 6 * one_layer - (6 * 2 * 32 * 2 * 64 + one_layer)
 
 

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
+from loralens.core.families import SUPPORTED_MODEL_TYPES
 from loralens.core.peft_count import ALL_LINEAR, BIAS_MODES, LoraConfigSpec, LoraCount, count_lora, group_modules
 from loralens.core.units import binary_bytes, text_table
 from loralens.errors import InvalidParameterError
@@ -28,8 +29,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", metavar="ID", help="a preset: Hugging Face id or short name ("
                         + ", ".join(a.short_name for a in PRESETS.values()) + ")")
-    source.add_argument("--config", metavar="FILE", help="a Hugging Face config.json (llama, mistral, qwen2, gpt2, "
-                        "opt, bert)")
+    source.add_argument("--config", metavar="FILE", help="a Hugging Face config.json ("
+                        + ", ".join(SUPPORTED_MODEL_TYPES) + ")")
     parser.add_argument("--rank", "-r", metavar="R", default="8", help="LoRA rank r (default 8, PEFT's)")
     parser.add_argument("--alpha", metavar="A", default=None,
                         help="lora_alpha (default 8, PEFT's default); scaling = alpha/r, alpha/sqrt(r) with --rslora")

@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loralens.core.architectures import Architecture
 from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 
@@ -75,18 +76,6 @@ OPTIMIZER_STATE_BYTES = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 #: NF4 with double quantisation: 4 bits + 8/64 + 32/(64*256) bits per parameter (QLoRA, section 3).
 NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)
-#: Model types whose configs use dropout: (hidden/residual dropout, attention-probability dropout).
-DROPOUT = {"gpt2": (True, True), "gpt3": (True, True), "bert": (True, True), "opt": (True, False)}
-GATED_MLP_TYPES = {"llama", "mistral", "qwen2"}
-#: Tensors of the MLP's width i that autograd keeps, by activation: exact GELU keeps its input and fc2 keeps its
-#: output (2, Korthikanti's case); ReLU keeps only its output, which is fc2's input (1; OPT); GPT-2's tanh
-#: approximation (HF ``NewGELUActivation``) keeps x, x^3's input, tanh, 0.5x and 1 + tanh products (5 with fc2's
-#: input); gated SiLU keeps gate, up, SiLU(gate) and their product (4; llama, mistral, qwen2).
-MLP_TENSORS = {"gpt2": 5, "opt": 1, "bert": 2, "gpt3": 2}
-#: Rotary embeddings (llama, mistral, qwen2): q*cos + rotate_half(q)*sin keeps Q and K before rotation and their
-#: rotated halves, 2*e*sb*(h + h_kv) more than the attention terms above.
-ROPE_TYPES = {"llama", "mistral", "qwen2"}
-OUTPUT_HEADS = ("lm_head", "embed_out", "cls.predictions.decoder")
 
 
 @dataclass(frozen=True)
@@ -219,7 +208,7 @@ def layer_activation_bytes(
         a*s^2*b and output e*a*s^2*b; SDPA/flash instead keeps a 4-byte log-sum-exp per head and token, 4*a*s*b;
       MLP: first-linear input e*sbh, then 2*e*sb*i (activation input and output) or, gated, 4*e*sb*i (gate and
         up outputs, SiLU output, their product), and the residual dropout mask sbh; ``mlp_tensors`` overrides
-        the number of i-wide tensors (see MLP_TENSORS);
+        the number of i-wide tensors (``Family.mlp_tensors``);
       rotary embeddings (``rope``): 2*e*sb*(h + h_kv) for Q and K before rotation and their rotated halves;
       LoRA: the output of each adapted module's A (the input of B), e*sb*r, summed over the layer's adapters.
     """
@@ -249,20 +238,15 @@ def _layer_index(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def is_output_head(name: str) -> bool:
-    return name.split(".")[-1] in ("lm_head", "embed_out") or name in OUTPUT_HEADS
-
-
-def _arch_facts(arch: Any) -> dict[str, Any]:
-    model_type = str(getattr(arch, "model_type", ""))
-    heads = int(arch.num_attention_heads)
-    kv_heads = int(getattr(arch, "num_key_value_heads", None) or heads)
-    hidden = int(arch.hidden_size)
-    modules = tuple(arch.linear_modules)
+def _arch_facts(arch: Architecture) -> dict[str, Any]:
+    family = arch.family
+    heads = arch.num_attention_heads
+    kv_heads = arch.num_key_value_heads or heads
+    hidden = arch.hidden_size
+    modules = arch.linear_modules
     k_proj = next((m for m in modules if m.name.endswith("self_attn.k_proj")), None)
     kv_hidden = k_proj.out_features if k_proj is not None else kv_heads * (hidden // heads)
-    gated = model_type in GATED_MLP_TYPES or any(m.name.endswith("gate_proj") for m in modules)
-    hidden_dropout, attention_dropout = DROPOUT.get(model_type, (False, False))
+    hidden_dropout, attention_dropout = family.dropout
     return {
         "hidden": hidden,
         "kv_hidden": kv_hidden,
@@ -270,18 +254,18 @@ def _arch_facts(arch: Any) -> dict[str, Any]:
         "heads": heads,
         "layers": int(arch.num_layers),
         "vocab": int(arch.vocab_size),
-        "gated_mlp": gated,
-        "mlp_tensors": MLP_TENSORS.get(model_type),
-        "rope": model_type in ROPE_TYPES,
+        "gated_mlp": family.gated_mlp,
+        "mlp_tensors": family.mlp_tensors,
+        "rope": family.rope,
         "hidden_dropout": hidden_dropout,
         "attention_dropout": attention_dropout,
         "modules": modules,
-        "model_type": model_type,
+        "head_transform_tensors": family.head_transform_tensors,
     }
 
 
 def activation_bytes(
-    arch: Any,
+    arch: Architecture,
     *,
     batch_size: int,
     seq_len: int,
@@ -310,8 +294,8 @@ def activation_bytes(
     outside = 2 * element_bytes * s * b * h + 4 * s * b * facts["vocab"]
     if facts["hidden_dropout"]:
         outside += s * b * h  # the embeddings' dropout mask
-    if facts["model_type"] == "bert":
-        outside += 3 * element_bytes * s * b * h  # the MLM head's transform: dense input, GELU in/out, LayerNorm
+    # a head's transform (BERT's MLM head: dense input, GELU in/out, LayerNorm)
+    outside += facts["head_transform_tensors"] * element_bytes * s * b * h
     outside += element_bytes * s * b * per_layer_rank.get(None, 0)
     ranks = [per_layer_rank.get(i, 0) for i in range(layers)]
     if gradient_checkpointing:
@@ -319,14 +303,14 @@ def activation_bytes(
     return sum(layer(r) for r in ranks) + outside
 
 
-def _frozen_bytes(arch: Any, frozen_params: int, base: str, dtype: str) -> tuple[float, int]:
+def _frozen_bytes(arch: Architecture, frozen_params: int, base: str, dtype: str) -> tuple[float, int]:
     """Bytes of the frozen parameters and how many of them are quantised (the rest stay in ``dtype``)."""
     if base in DTYPE_BYTES:
         return frozen_params * DTYPE_BYTES[base], 0
     quantized = 0
     rows = 0
     for module in arch.linear_modules:
-        if getattr(module, "is_output_head", False) or is_output_head(module.name):
+        if module.is_output_head:
             continue
         quantized += module.in_features * module.out_features
         rows += module.out_features
@@ -338,7 +322,7 @@ def _frozen_bytes(arch: Any, frozen_params: int, base: str, dtype: str) -> tuple
 
 
 def estimate_memory(
-    arch: Any,
+    arch: Architecture,
     spec: Any | None = None,
     *,
     method: str = "lora",
@@ -420,7 +404,7 @@ def estimate_memory(
     )
 
 
-def _largest_layer_bytes(arch: Any, base: str) -> float:
+def _largest_layer_bytes(arch: Architecture, base: str) -> float:
     """Weight bytes of the largest decoder layer, gathered whole by ZeRO-3/FSDP while it computes."""
     per_layer: dict[int, int] = {}
     for module in arch.linear_modules:
@@ -435,7 +419,7 @@ def _largest_layer_bytes(arch: Any, base: str) -> float:
     return params * DTYPE_BYTES[base]
 
 
-def compare_training(arch: Any, spec: Any, **settings: Any) -> dict[str, MemoryEstimate]:
+def compare_training(arch: Architecture, spec: Any, **settings: Any) -> dict[str, MemoryEstimate]:
     """Full fine-tuning, LoRA and QLoRA under the same settings (the Models page's stacked bars)."""
     settings = {k: v for k, v in settings.items() if k not in ("method", "base")}
     return {m: estimate_memory(arch, spec, method=m, **settings) for m in METHODS}

@@ -35,19 +35,7 @@ from typing import Any
 from loralens.core.architectures import Architecture
 from loralens.core.peft_count import LoraConfigSpec, count_lora
 from loralens.core.validation import check_int
-
-#: PEFT's IA3 default targets and feed-forward modules (peft/utils/constants.py); gpt3 borrows llama's names.
-IA3_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "gpt2": (("c_attn", "mlp.c_proj"), ("mlp.c_proj",)),
-    "opt": (("q_proj", "k_proj", "fc2"), ("fc2",)),
-    "llama": (("k_proj", "v_proj", "down_proj"), ("down_proj",)),
-    "mistral": (("k_proj", "v_proj", "down_proj"), ("down_proj",)),
-    "qwen2": (("q_proj", "v_proj", "down_proj"), ("down_proj",)),
-    "bert": (("key", "value", "output.dense"), ("output.dense",)),
-    "gpt3": (("k_proj", "v_proj", "down_proj"), ("down_proj",)),
-}
-#: Config types whose config.json has num_key_value_heads (PEFT then sizes prefix tuning by the KV heads).
-KV_HEAD_TYPES = {"llama", "mistral", "qwen2"}
+from loralens.errors import InvalidParameterError
 
 METHOD_KEYS = ("full", "lora", "rslora", "dora", "vera", "adalora", "ia3", "prompt_tuning", "prefix_tuning",
                "houlsby", "bitfit")
@@ -90,11 +78,10 @@ def count_adalora(arch: Architecture, spec: LoraConfigSpec | None = None, init_r
 
 def ia3_targets(arch: Architecture) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """PEFT's default (target_modules, feedforward_modules) for IA3 on this model type."""
-    if arch.model_type not in IA3_TARGETS:
-        from loralens.errors import InvalidParameterError
-
+    family = arch.family
+    if not family.ia3_targets:
         raise InvalidParameterError(f"no default IA3 targets for model type {arch.model_type!r}", where="ia3")
-    return IA3_TARGETS[arch.model_type]
+    return family.ia3_targets, family.ia3_feedforward
 
 
 def count_ia3(
@@ -112,7 +99,7 @@ def count_ia3(
 
 def prefix_token_dim(arch: Architecture) -> int:
     """The per-layer key (and value) width PEFT's prefix tuning uses."""
-    if arch.model_type in KV_HEAD_TYPES:
+    if arch.family.kv_heads_in_config:
         # head_dim * num_key_value_heads is k_proj's width (head_dim may differ from hidden / heads)
         k_proj = next((m for m in arch.linear_modules if m.name.endswith("self_attn.k_proj")), None)
         if k_proj is not None:
@@ -182,6 +169,6 @@ def compare_methods(
 
 
 __all__ = [
-    "IA3_TARGETS", "METHOD_KEYS", "MethodCount", "compare_methods", "count_adalora", "count_houlsby", "count_ia3",
+    "METHOD_KEYS", "MethodCount", "compare_methods", "count_adalora", "count_houlsby", "count_ia3",
     "count_prefix_tuning", "count_prompt_tuning", "count_vera", "ia3_targets", "prefix_token_dim",
 ]

@@ -33,17 +33,6 @@ ALL_LINEAR = "all-linear"
 BIAS_MODES = ("none", "lora_only", "all")
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
-# PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING for the supported types; gpt3: the LoRA paper's Wq, Wv.
-DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
-    "gpt2": ("c_attn",),
-    "opt": ("q_proj", "v_proj"),
-    "bert": ("query", "value"),
-    "llama": ("q_proj", "v_proj"),
-    "mistral": ("q_proj", "v_proj"),
-    "qwen2": ("q_proj", "v_proj"),
-    "gpt3": ("q_proj", "v_proj"),
-}
-
 _LAYER_INDEX = re.compile(r".*?\.[^.]*\.(?P<idx>\d+)\.")  # PEFT: the first numbered segment is the layer index
 
 
@@ -186,12 +175,12 @@ def resolve_targets(arch: Architecture, spec: LoraConfigSpec) -> tuple[str, ...]
     """The target_modules PEFT would use: the spec's, or PEFT's default for the model type."""
     if spec.target_modules is not None:
         return spec.target_modules
-    if arch.model_type not in DEFAULT_TARGETS:
+    if not arch.family.lora_targets:
         raise InvalidParameterError(
             f"no default target modules for model type {arch.model_type!r}: please specify target_modules",
             where="target_modules",
         )
-    return DEFAULT_TARGETS[arch.model_type]
+    return arch.family.lora_targets
 
 
 _KIND_TEXT = {"layernorm": "a LayerNorm", "rmsnorm": "an RMSNorm", "bias": "a module with a lone bias vector"}
@@ -329,7 +318,6 @@ def group_modules(modules: Sequence[ModuleCount]) -> tuple[ModuleGroup, ...]:
 __all__ = [
     "ALL_LINEAR",
     "BIAS_MODES",
-    "DEFAULT_TARGETS",
     "LoraConfigSpec",
     "LoraCount",
     "ModuleCount",

@@ -119,10 +119,9 @@ class ModelsPage:
         if s.targets and s.targets != cm.ALL_LINEAR:
             return set(s.targets.split(","))
         if not s.targets:
-            from loralens.core.peft_count import DEFAULT_TARGETS
 
             arch = PRESETS_BY_SHORT[s.model]
-            return set(DEFAULT_TARGETS.get(arch.model_type, ()))
+            return set(arch.family.lora_targets)
         return set()
 
     def _build_training_controls(self) -> None:
