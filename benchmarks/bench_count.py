@@ -27,7 +27,8 @@ from _peft_oracle import GPT3_AS_OPT_NAMES, build_meta_model, hf_config_dict, re
 from peft import LoraConfig, get_peft_model  # noqa: E402
 
 from loralens.core.architectures import PRESETS  # noqa: E402
-from loralens.core.peft_count import LoraConfigSpec, count_lora  # noqa: E402
+from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.peft_count import count_lora  # noqa: E402
 
 SETTINGS = {
     "default (q,v) r=8": {"r": 8},

@@ -10,7 +10,7 @@ from loralens.cli import main
 from loralens.core.architectures import get_architecture
 from loralens.core.memory import estimate_memory
 from loralens.core.methods import compare_methods
-from loralens.core.peft_count import LoraConfigSpec
+from loralens.core.peft_config import LoraConfigSpec
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001

@@ -48,7 +48,7 @@ _SOURCES: dict[str, str] = {
     "estimate_memory": "loralens.core.memory",
     "MethodCount": "loralens.core.methods",
     "compare_methods": "loralens.core.methods",
-    "LoraConfigSpec": "loralens.core.peft_count",
+    "LoraConfigSpec": "loralens.core.peft_config",
     "LoraCount": "loralens.core.peft_count",
     "ModuleCount": "loralens.core.peft_count",
     "count_lora": "loralens.core.peft_count",
@@ -81,7 +81,8 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from loralens.core.lora import LoraSpec, delta_weight, forward, init_lora, merge, unmerge
     from loralens.core.memory import MemoryBreakdown, MemoryEstimate, estimate_memory
     from loralens.core.methods import MethodCount, compare_methods
-    from loralens.core.peft_count import LoraConfigSpec, LoraCount, ModuleCount, count_lora
+    from loralens.core.peft_config import LoraConfigSpec
+    from loralens.core.peft_count import LoraCount, ModuleCount, count_lora
     from loralens.errors import AdapterError, ConfigError, InvalidParameterError, LoraLensError, OutputError
 
 __all__ = [

@@ -14,7 +14,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from loralens.adapters import Adapter, AdapterModule, load_adapter, resize_adapter, write_adapter
-from loralens.adapters.peft_format import scaling_for
+from loralens.core.counting import scaling
 from loralens.errors import AdapterError, InvalidParameterError
 
 
@@ -115,7 +115,7 @@ def test_property_resized_delta_is_the_best_rank_k_approximation(r: int, k: int,
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((r, inp)).astype(np.float32)
     b = rng.standard_normal((out, r)).astype(np.float32)
-    s = scaling_for(alpha, r, rslora)
+    s = scaling(r, alpha, rslora)
     module = AdapterModule(name="m.0.q", a=a, b=b, r=r, alpha=alpha, scaling=s, in_features=inp, out_features=out,
                            key="base_model.model.m.0.q")
     adapter = Adapter(config={"r": r, "lora_alpha": alpha, "use_rslora": rslora}, modules=(module,),
@@ -125,7 +125,7 @@ def test_property_resized_delta_is_the_best_rank_k_approximation(r: int, k: int,
     kk = min(k, r)
     assert new.r == kk and new.a.shape == (kk, inp) and new.b.shape == (out, kk)
     # PEFT's rule applied to the written config reproduces the truncated ΔW
-    scaling = scaling_for(resized.config["lora_alpha"], resized.config["r"], rslora)
+    scale = scaling(resized.config["r"], resized.config["lora_alpha"], rslora)
     expected = truncated(module.delta_weight(), kk)
-    got = scaling * (new.b.astype(np.float64) @ new.a.astype(np.float64))
+    got = scale * (new.b.astype(np.float64) @ new.a.astype(np.float64))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * max(1.0, np.abs(expected).max()))

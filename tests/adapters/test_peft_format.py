@@ -23,7 +23,7 @@ from loralens.adapters import (
     sample_adapter_path,
     write_adapter,
 )
-from loralens.adapters.peft_format import pattern_key
+from loralens.core.peft_config import pattern_key
 from loralens.errors import AdapterError, OutputError
 
 

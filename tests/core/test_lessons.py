@@ -195,7 +195,8 @@ def test_fit_lab_link_has_a_full_rank_target() -> None:
 
 def test_model_table_uses_the_peft_counts() -> None:
     from loralens.core.architectures import PRESETS
-    from loralens.core.peft_count import LoraConfigSpec, count_lora
+    from loralens.core.peft_config import LoraConfigSpec
+    from loralens.core.peft_count import count_lora
 
     table = lessons.compare_models(8, "default")
     assert [row.model_id for row in table.rows] == [a.short_name for a in PRESETS.values()]

@@ -154,7 +154,7 @@ def test_lora_paper_gpt3_training_vram() -> None:
     parameter (2.8 TB); the paper does not say how it got 1.2 TB (see docs/models-memory.md).
     """
     from loralens.core.architectures import get_architecture
-    from loralens.core.peft_count import LoraConfigSpec
+    from loralens.core.peft_config import LoraConfigSpec
 
     est = estimate_memory(get_architecture("gpt3"), LoraConfigSpec(r=4, target_modules=("q_proj", "v_proj")),
                           method="lora", dtype="fp16")
@@ -179,7 +179,7 @@ def test_qlora_paper_65b_on_one_48gb_gpu() -> None:
     Tolerance: model states + activations must fit in 48 GB, and with our overhead allowance (512 MiB + 10 %) the
     total must be within 10 % of 48 GB: the paper relies on paged optimizers to absorb the spikes.
     """
-    from loralens.core.peft_count import LoraConfigSpec
+    from loralens.core.peft_config import LoraConfigSpec
 
     arch = _llama_65b()
     assert arch.total_params == 65_285_660_672  # the published "65.2B"
@@ -239,7 +239,7 @@ def test_activations_against_torch_saved_tensors(model_type: str) -> None:
 def test_quantised_bases_by_hand() -> None:
     """NF4/int8 apply to the linear layers except the output head; the rest stays in the compute dtype."""
     from loralens.core.architectures import get_architecture
-    from loralens.core.peft_count import LoraConfigSpec
+    from loralens.core.peft_config import LoraConfigSpec
 
     arch = get_architecture("llama-2-7b")
     linear = 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008)  # q, k, v, o and gate, up, down in 32 blocks
@@ -257,7 +257,7 @@ def test_quantised_bases_by_hand() -> None:
 
 def test_lora_and_qlora_need_less_than_full() -> None:
     from loralens.core.architectures import PRESETS
-    from loralens.core.peft_count import LoraConfigSpec
+    from loralens.core.peft_config import LoraConfigSpec
 
     for arch in PRESETS.values():
         runs = {m: estimate_memory(arch, LoraConfigSpec(r=16, target_modules="all-linear"), method=m).per_device
@@ -279,7 +279,7 @@ def test_model_states_equal_what_torch_and_peft_allocate(method: str) -> None:
     import warnings
 
     from loralens.core.architectures import architecture_from_config
-    from loralens.core.peft_count import LoraConfigSpec
+    from loralens.core.peft_config import LoraConfigSpec
 
     data = dict(model_type="llama", hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, vocab_size=101, max_position_embeddings=64)

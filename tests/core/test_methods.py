@@ -18,7 +18,8 @@ from loralens.core.methods import (
     count_prompt_tuning,
     count_vera,
 )
-from loralens.core.peft_count import LoraConfigSpec, count_lora
+from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.peft_count import count_lora
 from loralens.errors import InvalidParameterError
 
 torch = pytest.importorskip("torch")

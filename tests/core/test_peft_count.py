@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loralens.core.architectures import PRESETS, get_architecture
-from loralens.core.peft_count import LoraConfigSpec, count_lora, group_modules
+from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.peft_count import count_lora, group_modules
 from loralens.errors import InvalidParameterError
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "peft_counts.json").read_text())

@@ -29,7 +29,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import BertConfig, GPT2Config, LlamaConfig, MistralConfig, OPTConfig, Qwen2Config
 
 from loralens.core.architectures import PRESET_CONFIGS, PRESETS, architecture_from_config
-from loralens.core.peft_count import LoraConfigSpec, count_lora
+from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.peft_count import count_lora
 from loralens.errors import InvalidParameterError
 
 pytestmark = pytest.mark.oracle

@@ -25,7 +25,8 @@ import numpy as np
 
 from loralens.adapters.atomic import atomic_output_dir
 from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile, TensorData, encode, to_bytes, write_file
-from loralens.errors import AdapterError
+from loralens.core.peft_config import LoraConfigSpec, spec_from_peft_config
+from loralens.errors import AdapterError, InvalidParameterError
 
 PREFIX = "base_model.model."
 CONFIG_NAME = "adapter_config.json"
@@ -89,77 +90,42 @@ class Adapter:
     name: str = "adapter"
     other_tensors: Mapping[str, TensorData] = field(default_factory=dict)
     metadata: Mapping[str, str] = field(default_factory=dict)
+    spec: LoraConfigSpec = None  # type: ignore[assignment]  # ``config`` validated; derived from it when not given
 
-
-def scaling_for(alpha: float, r: int, use_rslora: bool) -> float:
-    return float(alpha) / (r**0.5 if use_rslora else r)
-
-
-def pattern_key(pattern_keys: list[str], module_path: str) -> str | None:
-    """PEFT's get_pattern_key: the first pattern key that matches the end of the module path (as a regex)."""
-    for key in pattern_keys:
-        try:
-            if re.match(rf"(.*\.)?({key})$", module_path):
-                return key
-        except re.error:
-            if module_path == key or module_path.endswith("." + key):
-                return key
-    return None
-
-
-def module_rank_alpha(config: Mapping[str, Any], module_path: str) -> tuple[int, float]:
-    rank_pattern = config.get("rank_pattern") or {}
-    alpha_pattern = config.get("alpha_pattern") or {}
-    r_key = pattern_key(list(rank_pattern), module_path)
-    a_key = pattern_key(list(alpha_pattern), module_path)
-    r = rank_pattern[r_key] if r_key is not None else config["r"]
-    alpha = alpha_pattern[a_key] if a_key is not None else config["lora_alpha"]
-    return int(r), float(alpha)
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            object.__setattr__(self, "spec", spec_from_peft_config(self.config))
 
 
 # --- config -----------------------------------------------------------------------------------------------------
 
 
-def parse_config(raw: bytes, label: str) -> dict[str, Any]:
-    """Parse and check adapter_config.json; AdapterError names the field at fault."""
+MAX_CONFIG_BYTES = 1 << 20  # an adapter_config.json is a few kB; a larger one is refused before it is read
+
+
+def parse_config(raw: bytes, label: str) -> tuple[dict[str, Any], LoraConfigSpec]:
+    """adapter_config.json -> (the dict as written, its validated spec); AdapterError names the field at fault.
+
+    The fields are checked by the same rules as everywhere else (``core.peft_config.LoraConfigSpec``).
+    """
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise AdapterError(f"is {len(raw):,} bytes; an adapter config is at most {MAX_CONFIG_BYTES:,}", where=label)
     try:
         config = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise AdapterError(f"is not valid JSON ({error})", where=label) from None
+    except RecursionError:
+        raise AdapterError("is not valid JSON (nested too deeply)", where=label) from None
     if not isinstance(config, dict):
         raise AdapterError("must be a JSON object", where=label)
     peft_type = config.get("peft_type", "LORA")
     if peft_type != "LORA":
         raise AdapterError(f"peft_type {peft_type!r} is not supported (only LORA)", where=f"{label}: peft_type")
-    for name in ("r", "lora_alpha"):
-        if name not in config:
-            raise AdapterError("is missing", where=f"{label}: {name}")
-    if not _is_pos_int(config["r"]):
-        raise AdapterError(f"must be a positive integer, got {config['r']!r}", where=f"{label}: r")
-    if not _is_number(config["lora_alpha"]):
-        raise AdapterError(f"must be a number, got {config['lora_alpha']!r}", where=f"{label}: lora_alpha")
-    for name in ("use_rslora", "use_dora", "fan_in_fan_out"):
-        if config.get(name) is not None and not isinstance(config[name], bool):
-            raise AdapterError(f"must be true or false, got {config[name]!r}", where=f"{label}: {name}")
-    for name, check, what in (("rank_pattern", _is_pos_int, "a positive integer"),
-                              ("alpha_pattern", _is_number, "a number")):
-        pattern = config.get(name)
-        if pattern is None:
-            continue
-        if not isinstance(pattern, dict):
-            raise AdapterError(f"must be an object, got {pattern!r}", where=f"{label}: {name}")
-        for key, value in pattern.items():
-            if not check(value):
-                raise AdapterError(f"must be {what}, got {value!r}", where=f"{label}: {name}.{key}")
-    return config
-
-
-def _is_pos_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
+    try:
+        spec = spec_from_peft_config(config)
+    except InvalidParameterError as error:
+        raise AdapterError(error.message, where=f"{label}: {error.where}") from None
+    return config, spec
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
@@ -211,23 +177,24 @@ def load_adapter(path: str | Path) -> Adapter:
         raw_config = config_path.read_bytes()
     except OSError as error:
         raise AdapterError(f"cannot read: {error.strerror or error}", where=str(config_path)) from None
-    config = parse_config(raw_config, str(config_path))
+    config, spec = parse_config(raw_config, str(config_path))
     file = SafetensorsFile.open(weights_path)
-    return _build(config, file, name=weights_path.parent.resolve().name, path=weights_path.parent)
+    return _build(config, spec, file, name=weights_path.parent.resolve().name, path=weights_path.parent)
 
 
 def load_adapter_from_bytes(config_json: bytes, safetensors: bytes, name: str = "upload") -> Adapter:
     """The same, from the bytes of the two files (for uploads)."""
-    config = parse_config(config_json, f"{name}/{CONFIG_NAME}")
+    config, spec = parse_config(config_json, f"{name}/{CONFIG_NAME}")
     file = SafetensorsFile.from_bytes(safetensors, f"{name}/{WEIGHTS_NAME}")
-    return _build(config, file, name=name, path=None)
+    return _build(config, spec, file, name=name, path=None)
 
 
 def _natural(name: str) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _build(config: dict[str, Any], file: SafetensorsFile, *, name: str, path: Path | None) -> Adapter:
+def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, *, name: str,
+           path: Path | None) -> Adapter:
     parts: dict[str, dict[str, str]] = {}
     kinds: dict[str, str] = {}
     other: dict[str, TensorData] = {}
@@ -242,8 +209,6 @@ def _build(config: dict[str, Any], file: SafetensorsFile, *, name: str, path: Pa
                 break
         else:
             other[key] = file.tensor_data(key)
-    use_rslora = bool(config.get("use_rslora", False))
-    fan_in_fan_out = bool(config.get("fan_in_fan_out", False))
     modules = []
     dtypes = set()
     for stem in sorted(parts, key=_natural):
@@ -259,14 +224,14 @@ def _build(config: dict[str, Any], file: SafetensorsFile, *, name: str, path: Pa
                 f"{_label(have, kind)} has no matching {_label(missing, kind)} (expected {expected!r})",
                 where=file.where(roles[have]),
             )
-        module = _read_module(config, file, stem, roles, kinds[stem], use_rslora, fan_in_fan_out)
+        module = _read_module(spec, file, stem, roles, kinds[stem])
         dtypes.update({module.dtype, module.b_dtype or module.dtype})
         modules.append(module)
     if not modules:
         raise AdapterError("holds no LoRA tensors (no lora_A/lora_B keys)", where=file.label)
     dtype = DTYPE_NAMES.get(dtypes.pop(), "mixed") if len(dtypes) == 1 else "mixed"
     return Adapter(config=config, modules=tuple(modules), dtype=dtype, path=path, file_bytes=file.file_bytes,
-                   name=name, other_tensors=other, metadata=file.metadata)
+                   name=name, other_tensors=other, metadata=file.metadata, spec=spec)
 
 
 def _label(role: str, kind: str) -> str:
@@ -277,8 +242,8 @@ def _key_for(stem: str, role: str, kind: str) -> str:
     return f"{stem}.{_label(role, kind)}" + ("" if kind == "embedding" else ".weight")
 
 
-def _read_module(config: Mapping[str, Any], file: SafetensorsFile, stem: str, roles: dict[str, str], kind: str,
-                 use_rslora: bool, fan_in_fan_out: bool) -> AdapterModule:
+def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: dict[str, str],
+                 kind: str) -> AdapterModule:
     name = stem[len(PREFIX):] if stem.startswith(PREFIX) else stem
     a_key, b_key = roles["a"], roles["b"]
     a_info, b_info = file.tensors[a_key], file.tensors[b_key]
@@ -287,7 +252,7 @@ def _read_module(config: Mapping[str, Any], file: SafetensorsFile, stem: str, ro
             raise AdapterError(f"dtype {info.dtype} is not a floating type", where=file.where(info.name))
         if len(info.shape) != 2:
             raise AdapterError(f"must be 2-D, got shape {list(info.shape)}", where=file.where(info.name))
-    r, alpha = module_rank_alpha(config, name)
+    r, alpha, scaling = spec.module_scaling(name)
     a_rows, in_features = a_info.shape
     out_features, b_cols = b_info.shape
     if a_rows != b_cols:
@@ -317,8 +282,8 @@ def _read_module(config: Mapping[str, Any], file: SafetensorsFile, stem: str, ro
     store = np.float64 if a_info.dtype == "F64" else np.float32
     return AdapterModule(
         name=name, a=file.array(a_key, store), b=file.array(b_key, store), r=r, alpha=alpha,
-        scaling=scaling_for(alpha, r, use_rslora), in_features=in_features, out_features=out_features,
-        fan_in_fan_out=fan_in_fan_out and kind == "linear", magnitude=magnitude, kind=kind, key=stem,
+        scaling=scaling, in_features=in_features, out_features=out_features,
+        fan_in_fan_out=spec.fan_in_fan_out and kind == "linear", magnitude=magnitude, kind=kind, key=stem,
         dtype=a_info.dtype, tensor_names=tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles),
         b_dtype=b_info.dtype if b_info.dtype != a_info.dtype else None, magnitude_dtype=magnitude_dtype,
     )

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from loralens.core.blas import single_threaded_blas
-from loralens.adapters.peft_format import Adapter, AdapterModule, adapter_tensors, module_rank_alpha
+from loralens.adapters.peft_format import Adapter, AdapterModule, adapter_tensors
 from loralens.adapters.safetensors_io import _header
+from loralens.core.counting import alpha_for_scaling
 from loralens.core.lowrank import energy_kept, lowrank_svd, rank_for_energy, truncation_error
+from loralens.core.peft_config import spec_from_peft_config
 from loralens.core.validation import check_float, check_int
 from loralens.errors import AdapterError, InvalidParameterError
 
@@ -80,16 +82,40 @@ def _lora_params(adapter: Adapter) -> int:
     return sum(m.a.size + m.b.size + (m.magnitude.size if m.magnitude is not None else 0) for m in adapter.modules)
 
 
-def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float | None = None) -> ResizedAdapter:
-    """Pure and in memory: the adapter with every module cut to ``rank`` (at most its own r), or to the smallest
-    rank keeping ``energy`` of its Frobenius energy. Nothing is written."""
+@dataclass(frozen=True)
+class RankChoice:
+    """What a resize keeps of one module: the new rank, the share of ‖ΔW‖²_F kept and the relative error."""
+
+    r_after: int
+    energy_kept: float
+    error: float  # ‖ΔW - ΔW_k‖_F / ‖ΔW‖_F (Eckart–Young: the tail of the spectrum)
+
+
+def check_resize_target(rank: object, energy: object) -> tuple[int | None, float | None]:
+    """Exactly one of a fixed rank (>= 1) or an energy fraction in (0, 1]."""
     if (rank is None) == (energy is None):
         raise InvalidParameterError("give exactly one of rank or energy", where="rank/energy")
     if rank is not None:
-        rank = check_int("rank", rank, 1)
-    if energy is not None:
-        energy = check_float("energy", energy, 0.0, 1.0, low_open=True)
-    use_rslora = bool(adapter.config.get("use_rslora", False))
+        return check_int("rank", rank, 1), None
+    return None, check_float("energy", energy, 0.0, 1.0, low_open=True)
+
+
+def choose_rank(s: np.ndarray, r: int, *, rank: int | None = None, energy: float | None = None) -> RankChoice:
+    """The resize rule, for the command, the library and the Inspector's preview alike.
+
+    A fixed ``rank`` never grows a module (r ≤ rank keeps everything); ``energy`` keeps the smallest rank whose
+    leading singular values hold that share of the energy. ``s``: the module's singular values, descending.
+    """
+    k = min(r, rank) if rank is not None else min(r, rank_for_energy(s, energy))  # type: ignore[arg-type]
+    kept = float(energy_kept(s)[k - 1]) if s.size else 1.0
+    return RankChoice(k, kept, truncation_error(s, k))
+
+
+def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float | None = None) -> ResizedAdapter:
+    """Pure and in memory: the adapter with every module cut to ``rank`` (at most its own r), or to the smallest
+    rank keeping ``energy`` of its Frobenius energy. Nothing is written."""
+    rank, energy = check_resize_target(rank, energy)
+    use_rslora = adapter.spec.use_rslora
     new_modules: list[AdapterModule] = []
     reports: list[ResizedModule] = []
     for module in adapter.modules:
@@ -97,21 +123,20 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
             raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
         with single_threaded_blas():
             u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
-        k = min(module.r, rank) if rank is not None else rank_for_energy(s, energy)  # type: ignore[arg-type]
-        scaling = module.scaling
+        choice = choose_rank(s, module.r, rank=rank, energy=energy)
+        k, scaling = choice.r_after, module.scaling
         if scaling == 0:
             new_a, new_b = module.a[:k], module.b[:, :k]
         else:
             root = np.sqrt(s[:k] / abs(scaling))  # (k,)
             new_b = u[:, :k] * root  # (out, k)
             new_a = np.sign(scaling) * root[:, None] * vt[:k]  # (k, in)
-        alpha = scaling * (np.sqrt(k) if use_rslora else k)
+        alpha = alpha_for_scaling(scaling, k, use_rslora)
         alpha = float(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else float(alpha)
         store = np.float64 if module.dtype == "F64" else np.float32
         new_modules.append(replace(module, a=new_a.astype(store), b=new_b.astype(store), r=k, alpha=alpha))
-        kept = float(energy_kept(s)[k - 1]) if s.size else 1.0
         reports.append(ResizedModule(name=module.name, r_before=module.r, r_after=k, alpha=alpha, scaling=scaling,
-                                     energy_kept=kept, error=truncation_error(s, k),
+                                     energy_kept=choice.energy_kept, error=choice.error,
                                      delta_fro=float(np.sqrt(np.sum(s**2)))))
     config = _config_for(adapter.config, new_modules)
     resized = Adapter(config=config, modules=tuple(new_modules), dtype=adapter.dtype, path=adapter.path,
@@ -142,6 +167,7 @@ def _config_for(original: dict[str, Any], modules: list[AdapterModule]) -> dict[
         config["rank_pattern"] = {key(m.name): m.r for m in modules if m.r != r}
         config["alpha_pattern"] = {key(m.name): (int(m.alpha) if float(m.alpha).is_integer() else m.alpha)
                                    for m in modules if m.alpha != alpha}
-        if all(module_rank_alpha(config, m.name) == (m.r, m.alpha) for m in modules):
+        spec = spec_from_peft_config(config)
+        if all(spec.module_rank_alpha(m.name) == (m.r, m.alpha) for m in modules):
             return config
     raise AdapterError("cannot express the new ranks with rank_pattern (module names overlap)", where="rank_pattern")

@@ -14,7 +14,8 @@ from typing import Any
 
 from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
 from loralens.core.families import SUPPORTED_MODEL_TYPES
-from loralens.core.peft_count import ALL_LINEAR, BIAS_MODES, LoraConfigSpec, LoraCount, count_lora, group_modules
+from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
+from loralens.core.peft_count import LoraCount, count_lora, group_modules
 from loralens.core.units import binary_bytes, text_table
 from loralens.errors import InvalidParameterError
 

@@ -41,8 +41,13 @@ def max_rank_for_savings(d: int, k: int, savings: float | Fraction = Fraction(99
 
 
 def scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
-    """PEFT's LoRA scaling: alpha / r, or alpha / sqrt(r) with rsLoRA."""
+    """PEFT's LoRA scaling: alpha / r, or alpha / sqrt(r) with rsLoRA (the one copy of this rule)."""
     return alpha / math.sqrt(r) if use_rslora else alpha / r
+
+
+def alpha_for_scaling(scale: float, r: int, use_rslora: bool = False) -> float:
+    """The inverse of ``scaling``: the lora_alpha that gives ``scale`` at rank r (scale·r, or scale·√r)."""
+    return scale * (math.sqrt(r) if use_rslora else r)
 
 
 @dataclass(frozen=True)

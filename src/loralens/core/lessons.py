@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 from loralens.core.architectures import PRESETS
 from loralens.core.counting import count_layer
 from loralens.core.units import percent
-from loralens.core.peft_count import ALL_LINEAR, LoraConfigSpec, count_lora
+from loralens.core.peft_config import ALL_LINEAR, LoraConfigSpec
+from loralens.core.peft_count import count_lora
 from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 

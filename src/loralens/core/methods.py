@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from loralens.core.architectures import Architecture
-from loralens.core.peft_count import LoraConfigSpec, count_lora
+from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.peft_count import count_lora
 from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 

@@ -19,110 +19,23 @@ utils/constants.py ``TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING``; tuner
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loralens.core.architectures import Architecture, LinearModule
-from loralens.core.validation import check_float, check_int
+from loralens.core.counting import scaling
+from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
 from loralens.errors import InvalidParameterError
 
-ALL_LINEAR = "all-linear"
-BIAS_MODES = ("none", "lora_only", "all")
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
 _LAYER_INDEX = re.compile(r".*?\.[^.]*\.(?P<idx>\d+)\.")  # PEFT: the first numbered segment is the layer index
-
-
-def _check_names(field_name: str, value: object) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise InvalidParameterError(
-            f"must be None, a module name list, a regex string or 'all-linear', got {value!r}", where=field_name
-        )
-    names = tuple(value)
-    if not names:
-        raise InvalidParameterError("must name at least one module", where=field_name)
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidParameterError(f"module names must be non-empty strings, got {name!r}", where=field_name)
-    return names
-
-
-def _check_pattern(field_name: str, pattern: Mapping[Any, Any], is_rank: bool) -> dict[str, Any]:
-    if not isinstance(pattern, Mapping):
-        raise InvalidParameterError(f"must be a mapping of module name pattern -> value, got {pattern!r}",
-                                    where=field_name)
-    checked: dict[str, Any] = {}
-    for key, value in pattern.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidParameterError(f"keys must be non-empty strings, got {key!r}", where=field_name)
-        try:
-            re.compile(key)
-        except re.error as error:
-            raise InvalidParameterError(f"key {key!r} is not a valid regex ({error})", where=field_name) from None
-        where = f"{field_name}[{key!r}]"
-        checked[key] = check_int(where, value, 1) if is_rank else check_float(where, value, 0.0, low_open=True)
-    return checked
-
-
-@dataclass(frozen=True)
-class LoraConfigSpec:
-    """The LoraConfig fields that decide the count, with PEFT's names and defaults."""
-
-    r: int = 8
-    lora_alpha: float = 8
-    target_modules: tuple[str, ...] | str | None = None
-    use_rslora: bool = False
-    use_dora: bool = False
-    bias: str = "none"
-    layers_to_transform: tuple[int, ...] | int | None = None
-    rank_pattern: Mapping[str, int] = field(default_factory=dict)
-    alpha_pattern: Mapping[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "r", check_int("r", self.r, 1))
-        set_(self, "lora_alpha", check_float("lora_alpha", self.lora_alpha, 0.0, low_open=True))
-        for flag in ("use_rslora", "use_dora"):
-            if not isinstance(getattr(self, flag), bool):
-                raise InvalidParameterError(f"must be True or False, got {getattr(self, flag)!r}", where=flag)
-        targets = self.target_modules
-        if isinstance(targets, str):
-            if not targets.strip():
-                raise InvalidParameterError("must not be empty", where="target_modules")
-            if targets.lower() != ALL_LINEAR:
-                try:
-                    re.compile(targets)
-                except re.error as error:
-                    raise InvalidParameterError(f"{targets!r} is not a valid regex ({error})",
-                                                where="target_modules") from None
-        elif targets is not None:
-            set_(self, "target_modules", _check_names("target_modules", targets))
-        if self.bias not in BIAS_MODES:
-            raise InvalidParameterError(f"must be one of {', '.join(BIAS_MODES)}, got {self.bias!r}", where="bias")
-        layers = self.layers_to_transform
-        if layers is not None:
-            if isinstance(layers, (list, tuple, set, frozenset)):
-                layers = tuple(check_int("layers_to_transform", i, 0) for i in layers)
-            else:
-                layers = check_int("layers_to_transform", layers, 0)
-            set_(self, "layers_to_transform", layers)
-            if isinstance(targets, str):
-                raise InvalidParameterError(
-                    "`layers_to_transform` cannot be used when `target_modules` is a str (a regex or 'all-linear')",
-                    where="layers_to_transform",
-                )
-        set_(self, "rank_pattern", _check_pattern("rank_pattern", self.rank_pattern, True))
-        set_(self, "alpha_pattern", _check_pattern("alpha_pattern", self.alpha_pattern, False))
-
-    def __hash__(self) -> int:  # the patterns are dicts: hash their items so a spec can key a cache
-        return hash((self.r, self.lora_alpha, self.target_modules, self.use_rslora, self.use_dora, self.bias,
-                     self.layers_to_transform, tuple(self.rank_pattern.items()), tuple(self.alpha_pattern.items())))
-
-    def scaling(self, r: int, alpha: float) -> float:
-        return alpha / math.sqrt(r) if self.use_rslora else alpha / r
+#: spec fields that change what PEFT trains but that this module does not count yet: refused, never ignored
+_NOT_COUNTED = ("exclude_modules", "layers_pattern", "modules_to_save", "target_parameters", "trainable_token_indices")
+#: task types for which PEFT adds the classifier head to modules_to_save
+_HEAD_TASKS = ("SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,16 +149,21 @@ def _adapted_modules(arch: Architecture, spec: LoraConfigSpec, targets: tuple[st
     return embeddings + adapted
 
 
-def _pattern_value(pattern: Mapping[str, Any], name: str, default: Any) -> Any:
-    for key in pattern:
-        if re.match(rf"(.*\.)?({key})$", name):
-            return pattern[key]
-    return default
-
-
 def _module_names_hint(arch: Architecture) -> str:
     leaves = dict.fromkeys(m.name.rsplit(".", 1)[-1] for m in arch.linear_modules)
     return ", ".join(leaves)
+
+
+def _refuse_uncounted(spec: LoraConfigSpec) -> None:
+    """A field that changes PEFT's count but is not modelled here is refused by name (never silently ignored)."""
+    for name in _NOT_COUNTED:
+        if getattr(spec, name) is not None:
+            raise InvalidParameterError("changes what PEFT trains and is not counted by loralens yet", where=name)
+    if spec.lora_bias:
+        raise InvalidParameterError("changes what PEFT trains and is not counted by loralens yet", where="lora_bias")
+    if spec.task_type in _HEAD_TASKS:
+        raise InvalidParameterError(f"{spec.task_type} adds the task head to modules_to_save, which loralens does "
+                                    "not count yet", where="task_type")
 
 
 def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool = True) -> LoraCount:
@@ -254,14 +172,14 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     ``with_modules=False`` skips building the per-module tuple (``modules`` is then empty): the same totals about
     three times faster, for sweeps over many settings.
     """
+    _refuse_uncounted(spec)
     targets = resolve_targets(arch, spec)
     dora, bias_mode = spec.use_dora, spec.bias
-    rank_pattern, alpha_pattern = spec.rank_pattern, spec.alpha_pattern
+    patterns = bool(spec.rank_pattern or spec.alpha_pattern)
     modules: list[ModuleCount] = []
     lora_total = dora_total = adapted_bias = matched = 0
     for m in _adapted_modules(arch, spec, targets):
-        r = _pattern_value(rank_pattern, m.name, spec.r) if rank_pattern else spec.r
-        alpha = _pattern_value(alpha_pattern, m.name, spec.lora_alpha) if alpha_pattern else spec.lora_alpha
+        r, alpha = spec.module_rank_alpha(m.name) if patterns else (spec.r, spec.lora_alpha)
         lora = r * (m.in_features + m.out_features)
         magnitude = m.out_features if dora else 0
         bias = m.out_features if (m.bias and bias_mode != "none") else 0
@@ -270,8 +188,8 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
         adapted_bias += bias
         matched += 1
         if with_modules:
-            scaling = alpha / math.sqrt(r) if spec.use_rslora else alpha / r
-            modules.append(ModuleCount(m.name, m.in_features, m.out_features, r, alpha, scaling,
+            modules.append(ModuleCount(m.name, m.in_features, m.out_features, r, alpha,
+                                       scaling(r, alpha, spec.use_rslora),
                                        lora + magnitude + bias, m.layer))
     if not matched:
         shown = list(targets) if isinstance(targets, tuple) else targets

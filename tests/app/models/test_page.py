@@ -6,7 +6,8 @@ from nicegui.testing import User
 
 from loralens.app.models import view as cm
 from loralens.core.architectures import get_architecture
-from loralens.core.peft_count import LoraConfigSpec, count_lora
+from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.peft_count import count_lora
 
 
 def _rows(user: User, marker: str) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from loralens.app.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILLION
-from loralens.core.lowrank import rank_for_energy, truncation_error
+from loralens.adapters.resize import check_resize_target, choose_rank
 from loralens.core.units import decimal_bytes
 
 SERIES_COLORS = [BLUE, ORANGE, GREEN, PURPLE, VERMILLION, SKY]
@@ -340,8 +340,7 @@ def resize_preview(report: Any, *, rank: int | None = None, energy: float | None
     the smallest rank that keeps that fraction of the Frobenius energy (core.lowrank.rank_for_energy).
     Energy kept and error are the Eckart–Young values of the best approximation at the new rank.
     """
-    if (rank is None) == (energy is None):
-        raise ValueError("give exactly one of rank and energy")
+    rank, energy = check_resize_target(rank, energy)
     rows = []
     before = after = 0
     for module in report.modules:
@@ -351,9 +350,8 @@ def resize_preview(report: Any, *, rank: int | None = None, energy: float | None
             new_r = r if rank is None else min(r, rank)
             kept, error = math.nan, math.nan
         else:
-            new_r = min(r, rank) if rank is not None else min(r, rank_for_energy(s, float(energy)))  # type: ignore[arg-type]
-            error = truncation_error(s, new_r)
-            kept = 1.0 - error * error
+            choice = choose_rank(s, r, rank=rank, energy=energy)
+            new_r, kept, error = choice.r_after, choice.energy_kept, choice.error
         rows.append(ResizeRow(module.name, r, new_r, kept, error))
         per_rank = int(module.in_features) + int(module.out_features)
         magnitude = int(module.out_features) if getattr(module, "dora", False) else 0  # DoRA's vector is kept

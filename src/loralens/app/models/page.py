@@ -18,7 +18,7 @@ from loralens.app.layout import error_label, page_frame, set_chart, show_message
 from loralens.app.url_state import embed_of, page_url, to_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS
-from loralens.core.peft_count import BIAS_MODES
+from loralens.core.peft_config import BIAS_MODES
 from loralens.core.units import binary_bytes, gib
 
 MODEL_OPTIONS = {a.short_name: a.display_name or a.hf_id for a in PRESETS.values()}

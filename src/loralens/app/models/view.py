@@ -17,14 +17,14 @@ from loralens.core import memory
 from loralens.core.architectures import PRESETS, Architecture, get_architecture
 from loralens.core.memory import MemoryEstimate, estimate_memory
 from loralens.core.methods import MethodCount, compare_methods
-from loralens.core.peft_count import BIAS_MODES, LoraConfigSpec, LoraCount, ModuleGroup, count_lora, group_modules
+from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
+from loralens.core.peft_count import LoraCount, ModuleGroup, count_lora, group_modules
 from loralens.core.units import gib
 from loralens.errors import LoraLensError
 
 MODEL_NAMES = tuple(a.short_name for a in PRESETS.values())
 GPU_LINES_GIB = (24, 40, 80)
 GiB = 2**30
-ALL_LINEAR = "all-linear"
 SERIES = ("weights", "gradients", "optimizer", "activations", "overhead")
 SERIES_COLORS = MEMORY_SERIES
 METHOD_LABELS = {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}
