@@ -169,8 +169,7 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
         reports = tuple(inspect_module(m) for m in adapter.modules)
     nonfinite = [name for m, rep in zip(adapter.modules, reports, strict=True) if rep.nonfinite
                  for name in _nonfinite_tensors(m)]
-    parameters = sum(m.a.size + m.b.size + (m.magnitude.size if m.magnitude is not None else 0)
-                     for m in adapter.modules)
+    parameters = sum(m.parameters for m in adapter.modules)
     parameters += sum(int(np.prod(t.shape)) for t in adapter.other_tensors.values())
     config = adapter.config
     summary = AdapterSummary(

@@ -68,6 +68,11 @@ class AdapterModule:
     b_dtype: str | None = None  # stored dtype of B when it differs from A's
     magnitude_dtype: str | None = None  # stored dtype of the magnitude when it differs from A's
 
+    @property
+    def parameters(self) -> int:
+        """Trainable numbers of this module in the file: A, B and the DoRA magnitude."""
+        return self.a.size + self.b.size + (self.magnitude.size if self.magnitude is not None else 0)
+
     def delta_weight(self) -> np.ndarray:
         """ΔW = scaling · B A as (out, in) float64 (the orientation of nn.Linear's weight)."""
         return self.scaling * (self.b.astype(np.float64) @ self.a.astype(np.float64))

@@ -79,7 +79,7 @@ class ResizedAdapter:
 
 
 def _lora_params(adapter: Adapter) -> int:
-    return sum(m.a.size + m.b.size + (m.magnitude.size if m.magnitude is not None else 0) for m in adapter.modules)
+    return sum(m.parameters for m in adapter.modules)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loralens.core.architectures import Architecture, LinearModule
-from loralens.core.counting import scaling
+from loralens.core.counting import lora_params, scaling
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
 from loralens.errors import InvalidParameterError
 
@@ -180,7 +180,7 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     lora_total = dora_total = adapted_bias = matched = 0
     for m in _adapted_modules(arch, spec, targets):
         r, alpha = spec.module_rank_alpha(m.name) if patterns else (spec.r, spec.lora_alpha)
-        lora = r * (m.in_features + m.out_features)
+        lora = lora_params(m.out_features, m.in_features, r)
         magnitude = m.out_features if dora else 0
         bias = m.out_features if (m.bias and bias_mode != "none") else 0
         lora_total += lora

@@ -17,6 +17,7 @@ import numpy as np
 
 from loralens.app.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILLION
 from loralens.adapters.resize import check_resize_target, choose_rank
+from loralens.core.counting import lora_params
 from loralens.core.units import decimal_bytes
 
 SERIES_COLORS = [BLUE, ORANGE, GREEN, PURPLE, VERMILLION, SKY]
@@ -353,10 +354,10 @@ def resize_preview(report: Any, *, rank: int | None = None, energy: float | None
             choice = choose_rank(s, r, rank=rank, energy=energy)
             new_r, kept, error = choice.r_after, choice.energy_kept, choice.error
         rows.append(ResizeRow(module.name, r, new_r, kept, error))
-        per_rank = int(module.in_features) + int(module.out_features)
-        magnitude = int(module.out_features) if getattr(module, "dora", False) else 0  # DoRA's vector is kept
-        before += r * per_rank + magnitude
-        after += new_r * per_rank + magnitude
+        d, k = int(module.out_features), int(module.in_features)
+        magnitude = d if getattr(module, "dora", False) else 0  # DoRA's vector is kept
+        before += lora_params(d, k, r) + magnitude
+        after += lora_params(d, k, new_r) + magnitude
     finite_kept = [row.energy_kept for row in rows if math.isfinite(row.energy_kept)]
     finite_error = [row.error for row in rows if math.isfinite(row.error)]
     return ResizePreview(

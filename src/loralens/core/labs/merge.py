@@ -122,7 +122,7 @@ def run_merge(d: int = 512, k: int = 512, rank: int = 8, alpha: float = 16.0, se
         progress(3, 3)
 
     macs_merged = d * k
-    macs_unmerged = d * k + rank * (d + k)
+    macs_unmerged = full_params(d, k) + lora_params(d, k, rank)
     lora, full = lora_params(d, k, rank), full_params(d, k)
     return MergeResult(
         d=d, k=k, rank=rank, alpha=alpha, scaling=scaling, seed=seed, batch=batch, repeats=repeats,
@@ -134,7 +134,7 @@ def run_merge(d: int = 512, k: int = 512, rank: int = 8, alpha: float = 16.0, se
         adapters_differ_max_abs=float(np.abs(w_merged - w_other).max()),
         multiply_adds_per_token_merged=macs_merged, multiply_adds_per_token_unmerged=macs_unmerged,
         flops_per_token_merged=2 * macs_merged, flops_per_token_unmerged=2 * macs_unmerged,
-        unmerged_overhead=rank * (d + k) / (d * k),
+        unmerged_overhead=lora_params(d, k, rank) / full_params(d, k),
         seconds_merged=seconds_merged, seconds_unmerged=seconds_unmerged,
         trainable_params_lora=lora, trainable_params_full=full,
         gradient_bytes_lora=lora * BYTES_PER_VALUE, gradient_bytes_full=full * BYTES_PER_VALUE,
