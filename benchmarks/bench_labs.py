@@ -80,19 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     print("| lab | case | median wall s | max wall s | median CPU s | runs |")
     print("|---|---|---:|---:|---:|---:|")
     for lab, label, kwargs in CASES:
-        LABS[lab](**{**kwargs, **({"steps": 5} if lab != "merge" else {})})  # warm-up: imports, BLAS buffers
-        times, cpu = time_runs(LABS[lab], kwargs, args.repeat)
+        LABS[lab].run(**{**kwargs, **({"steps": 5} if lab != "merge" else {})})  # warm-up: imports, BLAS buffers
+        times, cpu = time_runs(LABS[lab].run, kwargs, args.repeat)
         print(f"| {lab} | {label} | {statistics.median(times):.3f} | {max(times):.3f} | {statistics.median(cpu):.3f} "
               f"| {len(times)} |", flush=True)
     if args.large:
         for lab, label, kwargs in LARGE:
-            times, cpu = time_runs(LABS[lab], kwargs, 1)
+            times, cpu = time_runs(LABS[lab].run, kwargs, 1)
             print(f"| {lab} | {label} | {times[0]:.3f} | {times[0]:.3f} | {cpu[0]:.3f} | 1 |", flush=True)
 
     print("\n| lab running in a worker thread | event-loop tick lag max ms | median ms | ticks |")
     print("|---|---:|---:|---:|")
     for lab, label, kwargs in (CASES[2], CASES[4]):
-        worst, median, ticks = asyncio.run(loop_lag(LABS[lab], kwargs))
+        worst, median, ticks = asyncio.run(loop_lag(LABS[lab].run, kwargs))
         print(f"| {lab}: {label} | {worst:.1f} | {median:.2f} | {ticks} |", flush=True)
     print(f"\nload average at the end: {load()}")
     return 0

@@ -27,9 +27,12 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
+    low_open: bool = False  # low itself is out of range (a learning rate > 0)
 
 
 def _clamp(param: Param, value: float) -> tuple[float, str | None]:
+    if param.low_open and param.low is not None and value <= param.low:
+        return param.default, f"must be greater than {param.low:g}; using {param.default:g}"
     if param.low is not None and value < param.low:
         return param.low, f"must be at least {param.low:g}; using {param.low:g}"
     if param.high is not None and value > param.high:

@@ -1,10 +1,12 @@
 """The Labs page in-process (NiceGUI's user fixture): URL state, runs off the event loop, messages, supersession."""
 
+import dataclasses
+
 import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from loralens.app.labs.page import lab_url, parse_state, schema
+from loralens.app.labs.view import lab_url, parse_state, schema
 from loralens.core.labs import LABS
 
 WAIT = 200  # retries of 0.1 s: a run at these sizes takes well under a second, but the machine may be busy
@@ -44,7 +46,7 @@ def recorded_fit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, str]]:
     from loralens.app.labs import page as labs_page
 
     calls: list[tuple[dict, str]] = []
-    original = labs_page.LABS["fit"]
+    original = labs_page.LABS["fit"].run
 
     @functools.wraps(original)
     def wrapper(**kwargs):  # type: ignore[no-untyped-def]
@@ -58,7 +60,7 @@ def recorded_fit(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, str]]:
         calls[calls.index(record)] = (record[0], "finished")
         return result
 
-    monkeypatch.setitem(labs_page.LABS, "fit", wrapper)
+    monkeypatch.setitem(labs_page.LABS, "fit", dataclasses.replace(labs_page.LABS["fit"], run=wrapper))
     return calls
 
 
@@ -171,13 +173,13 @@ async def test_an_unexpected_failure_is_one_line(user: User, monkeypatch: pytest
 
     from loralens.app.labs import page as labs_page
 
-    original = labs_page.LABS["merge"]
+    original = labs_page.LABS["merge"].run
 
     @functools.wraps(original)
     def broken(**kwargs):  # type: ignore[no-untyped-def]
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setitem(labs_page.LABS, "merge", broken)
+    monkeypatch.setitem(labs_page.LABS, "merge", dataclasses.replace(labs_page.LABS["merge"], run=broken))
     await user.open("/labs?lab=merge&d=8&k=8&rank=2")
     await user.should_see("the merge lab failed: ZeroDivisionError: division by zero", retries=WAIT)
     await user.should_not_see("running…")

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loralens.core.labs import common
+from loralens.core.labs import LABS, common, params
 from loralens.errors import InvalidParameterError
 
 
@@ -15,10 +15,10 @@ from loralens.errors import InvalidParameterError
         (lambda: common.check_shape(0, 8), "d", "must be from 1 to 1,024, got 0"),
         (lambda: common.check_shape(8, 2000), "k", "must be from 1 to 1,024, got 2,000"),
         (lambda: common.check_rank("rank", 9, 8, 16), "rank", "must be at most min(d, k) = 8, got 9"),
-        (lambda: common.check_steps(5001), "steps", "must be from 1 to 5,000, got 5,001"),
-        (lambda: common.check_seed("abc"), "seed", "must be a whole number, got 'abc'"),
-        (lambda: common.check_seed(-1), "seed", "must be from 0 to 4,294,967,295, got -1"),
-        (lambda: common.check_alpha(0), "alpha", "must be greater than 0"),
+        (lambda: params.STEPS.check(5001), "steps", "must be from 1 to 5,000, got 5,001"),
+        (lambda: params.SEED.check("abc"), "seed", "must be a whole number, got 'abc'"),
+        (lambda: params.SEED.check(-1), "seed", "must be from 0 to 4,294,967,295, got -1"),
+        (lambda: params.ALPHA.check(0), "alpha", "must be greater than 0"),
     ],
 )
 def test_checks_name_the_parameter(call, where: str, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -29,7 +29,7 @@ def test_checks_name_the_parameter(call, where: str, text: str) -> None:  # type
 
 
 def test_seed_text_that_is_a_number_is_accepted() -> None:
-    assert common.check_seed(" 42 ") == 42
+    assert params.SEED.check(" 42 ") == 42
 
 
 def test_streams_are_reproducible_and_independent() -> None:
@@ -138,3 +138,28 @@ def test_a_diverging_run_is_reported_not_returned() -> None:
     with pytest.raises(InvalidParameterError) as info:
         common.train([run], 10, 0.01, 4, 0)
     assert info.value.where == "lr" and "diverged at step 1" in info.value.message
+
+
+@pytest.mark.parametrize("key", list(LABS))
+def test_each_lab_declares_exactly_its_run_s_parameters(key: str) -> None:
+    """The registry and the function agree: same names in the same order, every default within its range."""
+    import inspect
+
+    lab = LABS[key]
+    names = [n for n in inspect.signature(lab.run).parameters if n != "progress"]
+    assert [p.name for p in lab.params] == names
+    for param, default in zip(lab.params, lab.defaults().values()):
+        assert param.check(default) == default
+
+
+@pytest.mark.parametrize("key", list(LABS))
+def test_a_value_out_of_its_declared_range_is_refused_by_the_run(key: str) -> None:
+    """The run checks each parameter against its declaration: one past the top of each range is refused by name."""
+    lab = LABS[key]
+    for param in lab.params:
+        if param.kind is tuple:
+            continue
+        bad = param.high + (1 if param.kind is int else param.high)
+        with pytest.raises(InvalidParameterError) as info:
+            lab.run(**{**lab.defaults(), param.name: param.kind(bad)})
+        assert info.value.where == param.name

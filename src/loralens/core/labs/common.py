@@ -20,14 +20,11 @@ from typing import ParamSpec, TypeVar
 import numpy as np
 
 from loralens.core.blas import one_blas_thread, single_threaded_blas  # noqa: F401  (the labs' decorator)
-from loralens.core.validation import check_float, check_int
+from loralens.core.labs import params
+from loralens.core.labs.params import check_params
+from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 
-MAX_DIM = 1024  # d and k; a run at d = k = 1024 takes seconds, not minutes
-MAX_STEPS = 5000
-MAX_BATCH = 4096
-MAX_SEED = 2**32 - 1
-MAX_NOISE = 10.0
 PROGRESS_EVERY = 25  # steps between progress callbacks
 
 Progress = Callable[[int, int], object]
@@ -39,8 +36,8 @@ R = TypeVar("R")
 
 
 def check_shape(d: object, k: object) -> tuple[int, int]:
-    """d (out_features) and k (in_features), each from 1 to MAX_DIM."""
-    return check_int("d", d, 1, MAX_DIM), check_int("k", k, 1, MAX_DIM)
+    """d (out_features) and k (in_features), each within its declared range."""
+    return int(params.D.check(d)), int(params.K.check(k))
 
 
 def check_rank(name: str, rank: object, d: int, k: int) -> int:
@@ -51,41 +48,21 @@ def check_rank(name: str, rank: object, d: int, k: int) -> int:
     return rank
 
 
-def check_steps(steps: object) -> int:
-    return check_int("steps", steps, 1, MAX_STEPS)
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The settings every training lab shares (``params.TRAINING``), checked."""
+
+    steps: int
+    seed: int
+    alpha: float
+    noise: float
+    lr: float
+    batch: int
 
 
-def check_seed(seed: object) -> int:
-    """A seed from 0 to 2**32 - 1. Text that is a whole number is accepted; any other text is refused."""
-    if isinstance(seed, str):
-        try:
-            seed = int(seed.strip())
-        except ValueError:
-            raise InvalidParameterError(f"must be a whole number, got {seed!r}", where="seed") from None
-    return check_int("seed", seed, 0, MAX_SEED)
-
-
-def check_alpha(alpha: object) -> float:
-    return check_float("alpha", alpha, 0.0, 1e6, low_open=True)
-
-
-def check_lr(lr: object) -> float:
-    return check_float("lr", lr, 0.0, 1.0, low_open=True)
-
-
-def check_noise(noise: object) -> float:
-    return check_float("noise", noise, 0.0, MAX_NOISE)
-
-
-def check_batch(batch: object) -> int:
-    return check_int("batch", batch, 1, MAX_BATCH)
-
-
-def check_training(
-    steps: object, seed: object, alpha: object, noise: object, lr: object, batch: object
-) -> tuple[int, int, float, float, float, int]:
-    """The settings every training lab shares, each checked with the message that names it."""
-    return check_steps(steps), check_seed(seed), check_alpha(alpha), check_noise(noise), check_lr(lr), check_batch(batch)
+def check_training(values: dict[str, object]) -> TrainingSettings:
+    """The shared training settings from a run's arguments, each checked with the message that names it."""
+    return TrainingSettings(*check_params(params.TRAINING, values))
 
 
 # ---------------------------------------------------------------------------------------------- randomness

@@ -9,11 +9,13 @@ batches. The best any rank-r update can do is the Eckart–Young bound: the tail
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from loralens.core.labs import common
 from loralens.core.labs.common import Progress
+from loralens.core.labs import params
+from loralens.core.labs.params import Lab, LabParam, to_plain
 from loralens.core.lora import LoraSpec, delta_weight, init_lora
 from loralens.core.lowrank import singular_values, truncation_error
 from loralens.errors import InvalidParameterError
@@ -45,12 +47,7 @@ class FitResult:
     sweep_loss: tuple[tuple[float, ...], ...]  # each sweep rank's loss at every step
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {key: _lists(value) for key, value in data.items()}
-
-
-def _lists(value: Any) -> Any:
-    return [_lists(v) for v in value] if isinstance(value, tuple) else value
+        return to_plain(self)
 
 
 def default_sweep(rank: int, target_rank: int, d: int, k: int) -> tuple[int, ...]:
@@ -70,7 +67,7 @@ def run_fit(d: int = 128, k: int = 128, rank: int = 4, alpha: float = 16.0, step
     d, k = common.check_shape(d, k)
     rank = common.check_rank("rank", rank, d, k)
     target_rank = common.check_rank("target_rank", target_rank, d, k)
-    steps, seed, alpha, noise, lr, batch = common.check_training(steps, seed, alpha, noise, lr, batch)
+    t = common.check_training(locals())
     if sweep is None:
         ranks = default_sweep(rank, target_rank, d, k)
     else:
@@ -78,12 +75,12 @@ def run_fit(d: int = 128, k: int = 128, rank: int = 4, alpha: float = 16.0, step
         if len(ranks) > MAX_SWEEP:
             raise InvalidParameterError(f"at most {MAX_SWEEP} ranks, got {len(ranks)}", where="sweep")
 
-    task = common.make_task(d, k, target_rank, noise, seed)
+    task = common.make_task(d, k, target_rank, t.noise, t.seed)
     runs = []
     for r in ranks:
-        a, b = init_lora(d, k, r, common.rng_for(seed, common.STREAM_ADAPTER, r))
-        runs.append(common.Run(a=a, b=b, scaling=LoraSpec(r, alpha).scaling, target=task.target))
-    losses = common.train(runs, steps, lr, batch, seed, progress)
+        a, b = init_lora(d, k, r, common.rng_for(t.seed, common.STREAM_ADAPTER, r))
+        runs.append(common.Run(a=a, b=b, scaling=LoraSpec(r, t.alpha).scaling, target=task.target))
+    losses = common.train(runs, t.steps, t.lr, t.batch, t.seed, progress)
 
     s = task.target_singular_values
     errors = [common.relative_error(delta_weight(run.b, run.a, run.scaling), task.target) for run in runs]
@@ -91,8 +88,8 @@ def run_fit(d: int = 128, k: int = 128, rank: int = 4, alpha: float = 16.0, step
     main = ranks.index(rank)
     learned = singular_values(runs[main].b, runs[main].a, runs[main].scaling)
     return FitResult(
-        d=d, k=k, rank=rank, alpha=alpha, scaling=runs[main].scaling, steps=steps, seed=seed,
-        target_rank=target_rank, noise=noise, lr=lr, batch=batch,
+        d=d, k=k, rank=rank, alpha=t.alpha, scaling=runs[main].scaling, steps=t.steps, seed=t.seed,
+        target_rank=target_rank, noise=t.noise, lr=t.lr, batch=t.batch,
         loss=tuple(common.floats(losses[main])),
         final_relative_error=errors[main],
         optimal_relative_error=optimal[main],
@@ -145,3 +142,30 @@ def _missing(result: FitResult) -> int:
     """How many of the target's non-negligible singular values lie beyond rank r."""
     sv = result.target_singular_values
     return sum(1 for v in sv[result.rank:] if v > sv[0] * 1e-10)
+
+
+def summary(r: FitResult) -> list[tuple[str, str]]:
+    """The command's aligned lines."""
+    return [
+        ("layer", f"{r.d} x {r.k}, rank {r.rank}, alpha {r.alpha:g} (scaling {r.scaling:g})"),
+        ("target", f"rank {r.target_rank}, noise {r.noise:g}"),
+        ("training", f"{r.steps} Adam steps, lr {r.lr:g}, batch {r.batch}, seed {r.seed}"),
+        ("loss", f"{r.loss[0]:.4g} -> {r.loss[-1]:.4g}"),
+        ("final relative error", f"{r.final_relative_error:.4g}"),
+        ("Eckart–Young bound", f"{r.optimal_relative_error:.4g}"),
+        ("sweep (rank: error / bound)", "  ".join(
+            f"{rank}: {e:.3g}/{b:.3g}" for rank, e, b in zip(
+                r.sweep_ranks, r.sweep_final_relative_error, r.sweep_optimal_relative_error))),
+    ]
+
+
+SWEEP = LabParam("sweep", tuple, 1, params.MAX_DIM, "sweep ranks",
+                 "comma-separated ranks to train for the error-vs-rank sweep (default: 1,2,4,...,64 plus r and s)",
+                 page=False)
+LAB = Lab(
+    key="fit", tab="Fit", title="Fit — why low rank works",
+    description="Train a rank-r LoRA towards a target update of rank s; compare with the Eckart–Young bound.",
+    params=(params.D, params.K, params.RANK, params.ALPHA, params.STEPS, params.SEED, params.TARGET_RANK,
+            params.NOISE, params.LR, params.BATCH, SWEEP),
+    run=run_fit, reading=reading, summary=summary,
+)

@@ -14,13 +14,15 @@ Five initialisations of the same rank-r adapter, trained on the same task and ba
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from loralens.core.labs import common
 from loralens.core.labs.common import Progress
+from loralens.core.labs import params
+from loralens.core.labs.params import Lab, to_plain
 from loralens.core.lora import LoraSpec, delta_weight, init_lora
 from loralens.errors import InvalidParameterError
 
@@ -61,12 +63,8 @@ class InitResult:
     results: dict[str, SchemeResult]
 
     def to_json(self) -> dict[str, Any]:
-        data = {key: value for key, value in asdict(self).items() if key != "results"}
-        data["schemes"] = list(self.schemes)
-        for name in self.schemes:
-            one = asdict(self.results[name])
-            one["loss"] = list(one["loss"])
-            data[name] = one
+        data = to_plain(self)  # the README documents one object per scheme beside "schemes"
+        data.update(data.pop("results"))
         return data
 
 
@@ -107,15 +105,15 @@ def run_init(d: int = 64, k: int = 64, rank: int = 8, alpha: float = 16.0, steps
     d, k = common.check_shape(d, k)
     rank = common.check_rank("rank", rank, d, k)
     target_rank = common.check_rank("target_rank", target_rank, d, k)
-    steps, seed, alpha, noise, lr, batch = common.check_training(steps, seed, alpha, noise, lr, batch)
-    scaling = LoraSpec(rank, alpha).scaling
+    t = common.check_training(locals())
+    scaling = LoraSpec(rank, t.alpha).scaling
 
-    task = common.make_task(d, k, target_rank, noise, seed)
-    x = common.rng_for(seed, common.STREAM_EXTRA).standard_normal((batch, k))  # evaluation batch (n, k)
+    task = common.make_task(d, k, target_rank, t.noise, t.seed)
+    x = common.rng_for(t.seed, common.STREAM_EXTRA).standard_normal((t.batch, k))  # evaluation batch (n, k)
     frozen = x @ task.w.T  # (n, d)
     runs, at_init = [], {}
     for scheme in SCHEMES:
-        a, b, w_base = initial_adapter(scheme, task.w, rank, scaling, seed)
+        a, b, w_base = initial_adapter(scheme, task.w, rank, scaling, t.seed)
         target = task.target - (w_base - task.w)  # what s·B·A must become
         h = x @ w_base.T + scaling * ((x @ a.T) @ b.T)  # (n, d)
         _, grad_a, grad_b = common.loss_and_grads(a, b, scaling, x, x @ target.T)
@@ -126,7 +124,7 @@ def run_init(d: int = 64, k: int = 64, rank: int = 8, alpha: float = 16.0, steps
             float(np.linalg.norm(grad_b)),
         )
         runs.append(common.Run(a=a, b=b, scaling=scaling, target=target))
-    losses = common.train(runs, steps, lr, batch, seed, progress)
+    losses = common.train(runs, t.steps, t.lr, t.batch, t.seed, progress)
 
     results = {}
     for scheme, run, curve in zip(SCHEMES, runs, losses):
@@ -135,8 +133,8 @@ def run_init(d: int = 64, k: int = 64, rank: int = 8, alpha: float = 16.0, steps
         results[scheme] = SchemeResult(
             delta_w_fro_at_init=delta, output_change_at_init=change, grad_a_norm_at_init=grad_a_norm,
             grad_b_norm_at_init=grad_b_norm, final_relative_error=error, loss=tuple(common.floats(curve)))
-    return InitResult(d=d, k=k, rank=rank, alpha=alpha, scaling=scaling, steps=steps, seed=seed,
-                      target_rank=target_rank, noise=noise, lr=lr, batch=batch, schemes=SCHEMES, results=results)
+    return InitResult(d=d, k=k, rank=rank, alpha=t.alpha, scaling=scaling, steps=t.steps, seed=t.seed,
+                      target_rank=target_rank, noise=t.noise, lr=t.lr, batch=t.batch, schemes=SCHEMES, results=results)
 
 
 def reading(result: InitResult) -> str:
@@ -161,3 +159,23 @@ def reading(result: InitResult) -> str:
         f"{pissa.final_relative_error:.2g}.",
     ]
     return " ".join(parts)
+
+
+def summary(r: InitResult) -> list[tuple[str, str]]:
+    """The command's aligned lines."""
+    rows = [("layer", f"{r.d} x {r.k}, rank {r.rank}, alpha {r.alpha:g}; {r.steps} steps, seed {r.seed}"),
+            ("scheme", "|ΔW| at init  |∂A| at init  |∂B| at init  final error")]
+    for name in r.schemes:
+        one = r.results[name]
+        rows.append((name, f"{one.delta_w_fro_at_init:12.4g}  {one.grad_a_norm_at_init:12.4g}  "
+                           f"{one.grad_b_norm_at_init:12.4g}  {one.final_relative_error:11.4g}"))
+    return rows + list(DESCRIPTIONS.items())
+
+
+LAB = Lab(
+    key="init", tab="Init", title="Init — why B = 0 and A random",
+    description="Compare five initialisations (PEFT default, A=0, both random, both zero, PiSSA).",
+    params=(params.D, params.K, params.RANK, params.ALPHA, params.STEPS, params.SEED, params.TARGET_RANK,
+            params.NOISE, params.LR, params.BATCH),
+    run=run_init, reading=reading, summary=summary,
+)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,13 +25,15 @@ from loralens.core.units import binary_bytes
 from loralens.core.counting import full_params, lora_params
 from loralens.core.labs import common
 from loralens.core.labs.common import Progress
+from loralens.core.labs import params
+from loralens.core.labs.params import Lab, LabParam, check_params, to_plain
 from loralens.core.lora import LoraSpec, forward, init_lora, merge, unmerge
-from loralens.core.validation import check_int
 
 DTYPE = np.float32
 BYTES_PER_VALUE = 4  # fp32 gradients and Adam moments
 ADAM_STATES = 2  # first and second moment per trainable parameter
-MAX_REPEATS = 100
+REPEATS = LabParam("repeats", int, 1, 100, "timing repeats", "timed repetitions (the median is reported)")
+MERGE_BATCH = params.BATCH.but(help="tokens in the timed batch")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class MergeResult:
     adam_state_bytes_full: int
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return to_plain(self)
 
 
 def _median_seconds(first: Any, second: Any, repeats: int) -> tuple[float, float]:
@@ -87,10 +89,7 @@ def run_merge(d: int = 512, k: int = 512, rank: int = 8, alpha: float = 16.0, se
     """Compare merged and unmerged inference, swap two adapters, and count the cost of each."""
     d, k = common.check_shape(d, k)
     rank = common.check_rank("rank", rank, d, k)
-    seed = common.check_seed(seed)
-    alpha = common.check_alpha(alpha)
-    batch = common.check_batch(batch)
-    repeats = check_int("repeats", repeats, 1, MAX_REPEATS)
+    seed, alpha, batch, repeats = check_params((params.SEED, params.ALPHA, MERGE_BATCH, REPEATS), locals())
     scaling = LoraSpec(rank, alpha).scaling
 
     w = (common.rng_for(seed, common.STREAM_TASK).standard_normal((d, k)) / math.sqrt(k)).astype(DTYPE)  # (d, k)
@@ -174,3 +173,27 @@ def reading(result: MergeResult) -> str:
         f"({binary_bytes(r.gradient_bytes_full + r.adam_state_bytes_full)}): "
         f"{r.trainable_params_lora / r.trainable_params_full:.2%} of full fine-tuning."
     )
+
+
+def summary(r: MergeResult) -> list[tuple[str, str]]:
+    """The command's aligned lines."""
+    return [
+        ("layer", f"{r.d} x {r.k}, rank {r.rank}, alpha {r.alpha:g}, {r.dtype}, batch {r.batch}"),
+        ("merged vs unmerged", f"max |diff| {r.merged_vs_unmerged_max_abs_diff:.3g} (outputs up to "
+                               f"{r.output_max_abs:.3g})"),
+        ("swap back to W", f"max |diff| {r.swap_back_max_abs_diff:.3g}"),
+        ("FLOPs per token", f"merged {r.flops_per_token_merged:,}, unmerged {r.flops_per_token_unmerged:,} "
+                            f"(FLOPs = 2 x multiply-adds)"),
+        ("batch time", f"merged {r.seconds_merged * 1e3:.3f} ms, unmerged {r.seconds_unmerged * 1e3:.3f} ms"),
+        ("trainable params", f"LoRA {r.trainable_params_lora:,}, full {r.trainable_params_full:,}"),
+        ("grad + Adam bytes", f"LoRA {r.gradient_bytes_lora + r.adam_state_bytes_lora:,}, full "
+                              f"{r.gradient_bytes_full + r.adam_state_bytes_full:,}"),
+    ]
+
+
+LAB = Lab(
+    key="merge", tab="Merge", title="Merge — no inference latency",
+    description="Merged vs unmerged outputs, swapping two adapters, FLOPs and training-time cost.",
+    params=(params.D, params.K, params.RANK, params.ALPHA, params.SEED, MERGE_BATCH, REPEATS),
+    run=run_merge, reading=reading, summary=summary,
+)

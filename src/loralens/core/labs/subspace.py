@@ -17,13 +17,15 @@ random ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from loralens.core.labs import common
 from loralens.core.labs.common import Progress
+from loralens.core.labs import params
+from loralens.core.labs.params import Lab, to_plain
 from loralens.core.lora import LoraSpec, delta_weight, init_lora
 from loralens.core.lowrank import lowrank_svd, subspace_similarity
 from loralens.errors import InvalidParameterError
@@ -62,11 +64,7 @@ class SubspaceResult:
     loss_large: tuple[float, ...]
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["phi"] = [list(row) for row in self.phi]
-        data["details"] = [asdict(one) for one in self.details]
-        data["loss"], data["loss_large"] = list(self.loss), list(self.loss_large)
-        return data
+        return to_plain(self)
 
 
 def right_singular_vectors(a: np.ndarray) -> np.ndarray:
@@ -114,21 +112,21 @@ def run_subspace(d: int = 128, k: int = 256, rank: int = 8, rank_large: int = 64
     if rank_large < rank:
         raise InvalidParameterError(f"must be at least rank = {rank}, got {rank_large}", where="rank_large")
     target_rank = common.check_rank("target_rank", target_rank, d, k)
-    steps, seed, alpha, noise, lr, batch = common.check_training(steps, seed, alpha, noise, lr, batch)
+    t = common.check_training(locals())
 
-    task = common.make_task(d, k, target_rank, noise, seed)
+    task = common.make_task(d, k, target_rank, t.noise, t.seed)
     runs = []
     for i, r in enumerate((rank, rank_large)):  # different seeds: separate adapter streams
-        a, b = init_lora(d, k, r, common.rng_for(seed, common.STREAM_ADAPTER, 100 + i))
-        runs.append(common.Run(a=a, b=b, scaling=LoraSpec(r, alpha).scaling, target=task.target))
-    losses = common.train(runs, steps, lr, batch, seed, progress)
+        a, b = init_lora(d, k, r, common.rng_for(t.seed, common.STREAM_ADAPTER, 100 + i))
+        runs.append(common.Run(a=a, b=b, scaling=LoraSpec(r, t.alpha).scaling, target=task.target))
+    losses = common.train(runs, t.steps, t.lr, t.batch, t.seed, progress)
 
     phi = phi_matrix(runs[0].a, runs[1].a)
-    rng = common.rng_for(seed, common.STREAM_EXTRA)
+    rng = common.rng_for(t.seed, common.STREAM_EXTRA)
     details = tuple(amplification(task.w, run.a, run.b, run.scaling, task.target, rng) for run in runs)
     return SubspaceResult(
-        d=d, k=k, rank=rank, rank_large=rank_large, alpha=alpha, steps=steps, seed=seed, target_rank=target_rank,
-        noise=noise, lr=lr, batch=batch,
+        d=d, k=k, rank=rank, rank_large=rank_large, alpha=t.alpha, steps=t.steps, seed=t.seed, target_rank=target_rank,
+        noise=t.noise, lr=t.lr, batch=t.batch,
         phi=tuple(tuple(common.floats(row)) for row in phi),
         phi_random=rank_large / k,
         amplification=details[0].factor, amplification_large=details[1].factor,
@@ -169,3 +167,24 @@ def reading(result: SubspaceResult) -> str:
         f"and on its own top-{r1} directions {small.w_top_projection_fro:.3g}, so ΔW's directions are {strength}. "
         f"In the paper (GPT-3, Table 7) ΔW's directions were ones W did not emphasise, amplified about 21× at r = 4."
     )
+
+
+def summary(r: SubspaceResult) -> list[tuple[str, str]]:
+    """The command's aligned lines."""
+    return [
+        ("layer", f"{r.d} x {r.k}, ranks {r.rank} and {r.rank_large}; target rank {r.target_rank}, "
+                  f"noise {r.noise:g}; {r.steps} steps, seed {r.seed}"),
+        ("phi(1, j)", " ".join(f"{v:.2f}" for v in r.phi[0][:16]) + (" ..." if len(r.phi[0]) > 16 else "")),
+        ("phi(i, i)", " ".join(f"{r.phi[i][i]:.2f}" for i in range(min(r.rank, r.rank_large)))),
+        ("amplification", f"r={r.rank}: {r.amplification:.4g}, r={r.rank_large}: {r.amplification_large:.4g}"),
+    ]
+
+
+RANK_LARGE = params.RANK.but(name="rank_large", label="large rank", help="rank of the second, larger adapter")
+LAB = Lab(
+    key="subspace", tab="Subspace", title="Subspace — the paper's §7",
+    description="The LoRA paper's §7: subspace similarity of rank-8 and rank-64 adapters; amplification.",
+    params=(params.D, params.K, params.RANK, RANK_LARGE, params.ALPHA, params.STEPS, params.SEED,
+            params.TARGET_RANK, params.NOISE, params.LR, params.BATCH),
+    run=run_subspace, reading=reading, summary=summary,
+)
