@@ -85,3 +85,14 @@ def test_invalid_layer_messages(args: tuple, message: str) -> None:
     with pytest.raises(InvalidParameterError) as error:
         count_layer(*args)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(("low", "high", "value", "text"), [(None, 1.0, 2.0, "x: must be at most 1, got 2"),
+                                                             (0.0, None, -1.0, "x: must be at least 0, got -1"),
+                                                             (0.0, 1.0, 2.0, "x: must be at least 0 and at most 1, got 2")])
+def test_check_float_names_either_bound(low: float | None, high: float | None, value: float, text: str) -> None:
+    from loralens.core.validation import check_float
+
+    with pytest.raises(InvalidParameterError) as error:
+        check_float("x", value, low, high)
+    assert str(error.value) == text

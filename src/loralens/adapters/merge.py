@@ -137,11 +137,6 @@ def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int) -> np.n
     return natural * (magnitude[row_start:stop] / np.linalg.norm(natural, axis=1))[:, None]
 
 
-def merged_weight(module: AdapterModule, weight: np.ndarray) -> np.ndarray:
-    """The whole W + ΔW in the base orientation (see merged_rows)."""
-    return merged_rows(module, weight, 0)
-
-
 def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out_dir: str | Path, *,
                   force: bool = False) -> MergeReport:
     """Write the merged model to ``out_dir`` (atomically). Nothing is written if any check fails."""

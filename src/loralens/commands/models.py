@@ -235,10 +235,7 @@ def _count_option(args: argparse.Namespace, attr: str, option: str, low: int, hi
     from loralens.core.validation import check_int
 
     value = getattr(args, attr)
-    try:
-        return check_int(option, _number(value, option, int), low, high)
-    except InvalidParameterError as error:
-        raise InvalidParameterError(error.message, where=option) from None
+    return check_int(option, _number(value, option, int), low, high)
 
 
 def _register_memory(subparsers: argparse._SubParsersAction) -> None:

@@ -111,7 +111,7 @@ def architecture_from_config(
         if not isinstance(data, dict):
             raise ConfigError("must hold a JSON object", where=source)
     family = get_family(data.get("model_type"), source)
-    shape = family.build(ConfigReader(data, source), family.model_type)
+    shape = family.build(ConfigReader(data, source))
     if not hf_id:
         hf_id = str(data.get("_name_or_path") or data.get("name_or_path") or source)
     if not short_name and hf_id == source and source != "config":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from loralens.core.model_shape import ConfigReader, ModelShape, ShapeBuilder
 
 
-def llama_like(cfg: ConfigReader, model_type: str) -> ModelShape:
+def llama_like(cfg: ConfigReader) -> ModelShape:
     """llama, mistral and qwen2: RMSNorm, rotary positions, gated MLP, grouped-query attention."""
     d = cfg.int("hidden_size")
     heads = cfg.int("num_attention_heads")
@@ -18,6 +18,7 @@ def llama_like(cfg: ConfigReader, model_type: str) -> ModelShape:
     cfg.divide(heads, kv, "num_attention_heads / num_key_value_heads")
     head_dim = cfg.int("head_dim", default=0, low=0) or cfg.divide(d, heads, "hidden_size / num_attention_heads")
     n, ffn, vocab = cfg.int("num_hidden_layers"), cfg.int("intermediate_size"), cfg.int("vocab_size")
+    model_type = cfg.model_type
     if model_type == "qwen2":
         qkv_bias, o_bias, mlp_bias = True, False, False
     elif model_type == "llama":
@@ -46,7 +47,7 @@ def llama_like(cfg: ConfigReader, model_type: str) -> ModelShape:
                    max_position_embeddings=cfg.int("max_position_embeddings", default=0, low=0))
 
 
-def gpt2(cfg: ConfigReader, model_type: str) -> ModelShape:
+def gpt2(cfg: ConfigReader) -> ModelShape:
     """GPT-2: Conv1D layers (weights stored in x out, so fan_in_fan_out), fused c_attn, learned positions."""
     d, n, heads = cfg.int("n_embd", "hidden_size"), cfg.int("n_layer", "num_hidden_layers"), cfg.int("n_head")
     cfg.divide(d, heads, "n_embd / n_head")
@@ -71,7 +72,7 @@ def gpt2(cfg: ConfigReader, model_type: str) -> ModelShape:
                    tie_word_embeddings=tied)
 
 
-def gpt3(cfg: ConfigReader, model_type: str) -> ModelShape:
+def gpt3(cfg: ConfigReader) -> ModelShape:
     """GPT-3 (Brown et al. 2020) with llama-style names: separate q, k, v, o and a two-matrix MLP (up, down)."""
     d, n, heads = cfg.int("hidden_size"), cfg.int("num_hidden_layers"), cfg.int("num_attention_heads")
     ffn, vocab = cfg.int("intermediate_size", default=4 * d), cfg.int("vocab_size")
@@ -94,7 +95,7 @@ def gpt3(cfg: ConfigReader, model_type: str) -> ModelShape:
                    tie_word_embeddings=True)
 
 
-def opt(cfg: ConfigReader, model_type: str) -> ModelShape:
+def opt(cfg: ConfigReader) -> ModelShape:
     """OPT: learned positions with an offset of 2, biased projections, optional project_in/out."""
     d, n, heads = cfg.int("hidden_size"), cfg.int("num_hidden_layers"), cfg.int("num_attention_heads")
     cfg.divide(d, heads, "hidden_size / num_attention_heads")
@@ -124,7 +125,7 @@ def opt(cfg: ConfigReader, model_type: str) -> ModelShape:
                    tie_word_embeddings=tied)
 
 
-def bert(cfg: ConfigReader, model_type: str) -> ModelShape:
+def bert(cfg: ConfigReader) -> ModelShape:
     """BERT as BertForMaskedLM: no pooler; the MLM head's decoder is tied to the word embeddings."""
     d, n, heads = cfg.int("hidden_size"), cfg.int("num_hidden_layers"), cfg.int("num_attention_heads")
     cfg.divide(d, heads, "hidden_size / num_attention_heads")

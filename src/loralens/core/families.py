@@ -17,7 +17,7 @@ from loralens.core import builders
 from loralens.core.model_shape import ConfigReader, ModelShape
 from loralens.errors import ConfigError
 
-Builder = Callable[[ConfigReader, str], ModelShape]
+Builder = Callable[[ConfigReader], ModelShape]
 
 
 @dataclass(frozen=True)

@@ -114,11 +114,6 @@ class MemoryEstimate:
     quantized_params: int
     per_device: MemoryBreakdown
 
-    @property
-    def devices(self) -> int:
-        """The number of GPUs (same as ``gpus``)."""
-        return self.gpus
-
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "per_device"}
         data["per_device"] = self.per_device.as_dict()

@@ -115,6 +115,10 @@ class ConfigReader:
     def __init__(self, data: Mapping[str, Any], source: str) -> None:
         self.data, self.source = data, source
 
+    @property
+    def model_type(self) -> str:
+        return str(self.data.get("model_type", ""))
+
     def int(self, *keys: str, default: int | None = None, low: int = 1) -> int:
         """The first of ``keys`` present (not null), a whole number >= ``low``; ``default`` when none is."""
         for key in keys:

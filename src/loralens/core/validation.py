@@ -30,11 +30,9 @@ def check_float(
     value = float(value)
     too_low = low is not None and (value <= low if low_open else value < low)
     if too_low or high is not None and value > high:
-        lower = f"greater than {low:g}" if low_open else f"at least {low:g}"
-        text = lower if high is None else f"{lower} and at most {high:g}"
-        if low is None:
-            text = f"at most {high:g}"
-        raise InvalidParameterError(f"must be {text}, got {value:g}", where=name)
+        parts = [] if low is None else [f"greater than {low:g}" if low_open else f"at least {low:g}"]
+        parts += [] if high is None else [f"at most {high:g}"]
+        raise InvalidParameterError(f"must be {' and '.join(parts)}, got {value:g}", where=name)
     return value
 
 

@@ -15,7 +15,7 @@ from loralens.app.palette import COLORS, MEMORY_SERIES
 from loralens.app.url_state import Param, read_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS, Architecture, get_architecture
-from loralens.core.memory import MemoryEstimate, estimate_memory
+from loralens.core.memory import MemoryEstimate, compare_training
 from loralens.core.methods import MethodCount, compare_methods
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
 from loralens.core.peft_count import LoraCount, ModuleGroup, count_lora, group_modules
@@ -155,7 +155,7 @@ def compute(state: ModelsState) -> ModelsResult:
     try:
         settings = dict(dtype=state.dtype, optimizer=state.optimizer, batch_size=state.batch, seq_len=state.seq,
                         gradient_checkpointing=state.ckpt, gpus=state.gpus, sharding=state.sharding)
-        result.memory = {m: estimate_memory(arch, spec, method=m, **settings) for m in memory.METHODS}
+        result.memory = compare_training(arch, spec, **settings)
     except LoraLensError as error:
         result.errors[_field(error)] = error.message
     try:
