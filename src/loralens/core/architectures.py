@@ -27,23 +27,12 @@ from loralens.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Architecture:
-    """A model's shape, its linear modules under PEFT's names, and its exact parameter count."""
+class Architecture(ModelShape):
+    """A model's shape (its builder's ``ModelShape``), named: where it comes from and which family it is."""
 
-    hf_id: str
-    short_name: str
-    model_type: str
-    hidden_size: int
-    num_layers: int
-    intermediate_size: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    vocab_size: int
-    max_position_embeddings: int
-    linear_modules: tuple[LinearModule, ...]
-    total_params: int  # tied embeddings counted once
-    other_modules: tuple[ParamHolder, ...] = ()
-    tie_word_embeddings: bool = False
+    hf_id: str = ""
+    short_name: str = ""
+    model_type: str = ""
     display_name: str = ""
     source: str = ""  # where the hyper-parameters come from
 
@@ -121,7 +110,6 @@ def architecture_from_config(
         hf_id=hf_id,
         short_name=short_name or hf_id.rsplit("/", 1)[-1],
         model_type=family.model_type,
-        total_params=shape.total_params,
         display_name=display_name or short_name or hf_id.rsplit("/", 1)[-1],
         source=source,
         **{f.name: getattr(shape, f.name) for f in dataclasses.fields(ModelShape)},

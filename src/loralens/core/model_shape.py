@@ -7,6 +7,7 @@ PEFT: a linear layer's W is (out_features, in_features).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class ModelShape:
     linear_modules: tuple[LinearModule, ...]
     other_modules: tuple[ParamHolder, ...]
 
-    @property
+    @functools.cached_property
     def total_params(self) -> int:
         """Every parameter once (tied weights counted once), as ``sum(p.numel() for p in model.parameters())``."""
         linear = sum(m.weight_params + (m.out_features if m.bias else 0) for m in self.linear_modules if not m.shared)
