@@ -85,25 +85,6 @@ def test_loss_is_the_mean_squared_error() -> None:
     np.testing.assert_allclose(loss, np.mean((0.5 * x @ (b @ a).T - y) ** 2))
 
 
-def test_adam_matches_torch() -> None:
-    import torch
-    rng = np.random.default_rng(1)
-    p = rng.standard_normal((3, 4))
-    grads = [rng.standard_normal((3, 4)) for _ in range(6)]
-    rates = [0.1, 0.05, 0.05, 0.02, 0.01, 0.01]
-    ours = p.copy()
-    adam = common.Adam([ours], lr=0.1)
-    theirs = torch.tensor(p, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.Adam([theirs], lr=0.1)
-    for g, lr in zip(grads, rates):
-        adam.step([g], lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        theirs.grad = torch.tensor(g, dtype=torch.float64)
-        optimizer.step()
-    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
-
-
 def test_learning_rate_decays_from_lr_to_a_hundredth() -> None:
     assert common.learning_rate(0.1, 0, 100) == pytest.approx(0.1)
     assert common.learning_rate(0.1, 99, 100) == pytest.approx(0.001)

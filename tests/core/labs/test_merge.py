@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from loralens.core.labs.merge import reading, run_merge
@@ -45,26 +44,6 @@ def test_json_and_determinism(result) -> None:  # type: ignore[no-untyped-def]
     again = run_merge(d=96, k=64, rank=4, batch=32, repeats=2).to_json()
     timing = {"seconds_merged", "seconds_unmerged"}
     assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in data.items() if k not in timing}
-
-
-def test_merge_agrees_with_peft() -> None:
-    """PEFT's merge_and_unload on the same W, A, B and alpha gives our merged weight."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from loralens.core.lora import merge
-
-    rng = np.random.default_rng(0)
-    d, k, r, alpha = 10, 8, 2, 5.0
-    w, a, b = rng.standard_normal((d, k)), rng.standard_normal((r, k)), rng.standard_normal((d, r))
-    model = torch.nn.Sequential(torch.nn.Linear(k, d, bias=False))
-    model[0].weight.data = torch.tensor(w, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules=["0"]))
-    layer = peft_model.base_model.model[0]
-    layer.lora_A["default"].weight.data = torch.tensor(a, dtype=torch.float32)
-    layer.lora_B["default"].weight.data = torch.tensor(b, dtype=torch.float32)
-    merged = peft_model.merge_and_unload()[0].weight.detach().numpy()
-    np.testing.assert_allclose(merge(w, b, a, alpha / r), merged, atol=1e-5)
 
 
 def test_bad_rank_is_refused() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "adapters"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "adapters"
 ADAPTERS = ("plain", "rslora", "patterns", "dora", "gpt2", "bf16")
 BASE_OF = {"plain": "base_llama", "rslora": "base_llama", "patterns": "base_llama", "dora": "base_llama",
            "gpt2": "base_gpt2", "bf16": "base_llama"}
@@ -36,3 +36,9 @@ def bad_safetensors(header: object, data: bytes = b"", *, header_len: int | None
 def copy_adapter(name: str, dest: Path) -> Path:
     shutil.copytree(FIXTURES / name, dest)
     return dest
+
+
+def truncated(delta: np.ndarray, k: int) -> np.ndarray:
+    """The best rank-k approximation of ``delta`` from a float64 full SVD (Eckart–Young)."""
+    u, s, vt = np.linalg.svd(delta, full_matrices=False)
+    return (u[:, :k] * s[:k]) @ vt[:k]
