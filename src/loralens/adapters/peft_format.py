@@ -96,6 +96,7 @@ class Adapter:
     other_tensors: Mapping[str, TensorData] = field(default_factory=dict)
     metadata: Mapping[str, str] = field(default_factory=dict)
     spec: LoraConfigSpec = None  # type: ignore[assignment]  # ``config`` validated; derived from it when not given
+    format: str = "peft"  # the layout it was read from (adapters.formats)
 
     def __post_init__(self) -> None:
         if self.spec is None:
@@ -169,15 +170,21 @@ def resolve_paths(path: str | Path) -> tuple[Path, Path]:
         folder, weights = path.parent, path
     else:
         raise AdapterError("not found", where=str(path))
-    config = folder / CONFIG_NAME
-    if not config.is_file():
-        raise AdapterError(f"missing: a PEFT adapter has {CONFIG_NAME} beside {weights.name}", where=str(config))
-    return config, weights
+    return folder / CONFIG_NAME, weights
 
 
 def load_adapter(path: str | Path) -> Adapter:
-    """Read a PEFT LoRA adapter: a folder, or its .safetensors file with adapter_config.json beside it."""
+    """Read a LoRA adapter: a PEFT folder, or its .safetensors file with adapter_config.json beside it, or a file
+    of another known layout (``adapters.formats``)."""
     config_path, weights_path = resolve_paths(path)
+    if not config_path.is_file():
+        from loralens.adapters.formats import read_other  # formats import this module
+
+        other = read_other(weights_path, SafetensorsFile.open(weights_path)) if weights_path.is_file() else None
+        if other is not None:
+            return other  # type: ignore[return-value]
+        raise AdapterError(f"missing: a PEFT adapter has {CONFIG_NAME} beside {weights_path.name}",
+                           where=str(config_path))
     try:
         raw_config = config_path.read_bytes()
     except OSError as error:
