@@ -2,11 +2,13 @@
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loralens.core.counting import (
+    alpha_for_scaling,
     break_even_rank,
     count_layer,
     full_params,
@@ -42,11 +44,13 @@ def test_microsim_defect_is_a_warning_not_negative_savings() -> None:
     assert not c.saves and c.lora == 2 * c.full and c.break_even == 8
 
 
-@given(dims, dims, st.integers(1, 65_536))
-def test_formulas_match_brute_force_shapes(d: int, k: int, r: int) -> None:
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 300))
+def test_counts_are_the_sizes_of_the_arrays_lora_trains(d: int, k: int, r: int) -> None:
+    """Counted from arrays shaped as PEFT shapes them (W (d, k); B (d, r); A (r, k)), not from the formula."""
     r = min(r, d, k)
-    assert full_params(d, k) == d * k
-    assert lora_params(d, k, r) == d * r + r * k  # B (d x r) + A (r x k)
+    w, b, a = np.empty((d, k)), np.empty((d, r)), np.empty((r, k))
+    assert full_params(d, k) == w.size
+    assert lora_params(d, k, r) == b.size + a.size
 
 
 @given(dims, dims)
@@ -67,9 +71,15 @@ def test_max_rank_for_savings_is_the_largest(d: int, k: int, target: float) -> N
     assert Fraction(lora_params(d, k, r + 1), d * k) > allowed
 
 
-def test_scaling_rules() -> None:
+def test_scaling_matches_the_papers() -> None:
+    """LoRA (Hu et al. 2021): ΔW is scaled by α/r; rsLoRA (Kalajdzievski 2023): by α/√r."""
     assert scaling(8, 16) == 2.0
     assert scaling(16, 16, use_rslora=True) == 4.0
+
+
+@given(st.integers(1, 4096), st.floats(1e-3, 1e4), st.booleans())
+def test_alpha_for_scaling_inverts_scaling(r: int, alpha: float, rslora: bool) -> None:
+    assert alpha_for_scaling(scaling(r, alpha, rslora), r, rslora) == pytest.approx(alpha, rel=1e-12)
 
 
 @pytest.mark.parametrize(
