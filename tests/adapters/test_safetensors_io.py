@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from loralens.adapters.safetensors_io import (
     load_arrays,
     save_arrays,
     to_bytes,
+    write_file,
 )
 from loralens.errors import AdapterError
 
@@ -298,6 +300,32 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         SafetensorsFile.open(tmp_path / "nope.safetensors")
     with pytest.raises(AdapterError, match="is a folder"):
         SafetensorsFile.open(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One 4096 x 4096 tensor (64 MiB as float32) per dtype."""
+    folder = tmp_path_factory.mktemp("big")
+    values = np.ones((4096, 4096), np.float32)
+    for dtype in ("F32", "F16", "BF16"):
+        write_file(folder / f"{dtype}.safetensors", {"w": encode(values, dtype)})
+    return {dtype: folder / f"{dtype}.safetensors" for dtype in ("F32", "F16", "BF16")}
+
+
+@pytest.mark.parametrize("dtype, target", [("F32", None), ("F32", np.float64), ("F16", np.float32), ("F16", None),
+                                           ("BF16", None), ("BF16", np.float64)])
+def test_array_makes_one_copy_the_size_of_its_result(big_files: dict[str, Path], dtype: str, target: type) -> None:
+    """Read from a memory map, the result should be the only big allocation (tracemalloc sees numpy's buffers)."""
+    file = SafetensorsFile.open(big_files[dtype])
+    tracemalloc.start()
+    try:
+        out = file.array("w", target)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.dtype == (target or (np.float16 if dtype == "F16" else np.float32))
+    assert peak <= 1.1 * out.nbytes + (1 << 20), f"peak {peak / out.nbytes:.2f}x the result"
+    assert out[0, 0] == 1 and out[-1, -1] == 1
 
 
 REAL_ADAPTER = (Path(__file__).resolve().parents[1] / "fixtures" / "adapters" / "rslora"

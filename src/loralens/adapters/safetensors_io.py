@@ -7,6 +7,9 @@ are relative to the first byte after the header. The reader accepts exactly the 
 compares the two on mutated files); everything else raises AdapterError whose ``where`` names the file (and the
 tensor).
 
+Reading is bounded: the header length is checked against the limit before the header is read, tensors are views of
+a memory map (or the given bytes) and ``array()`` makes one copy the size of its result.
+
 bfloat16 is read by widening its 16-bit pattern into the high half of a float32 (exact), and written with
 round-to-nearest-even. That avoids an extra dependency (ml_dtypes) for the one conversion we need.
 """
@@ -55,6 +58,7 @@ _NUMPY_TO_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.d
                   np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL",
                   np.dtype(np.uint16): "U16", np.dtype(np.uint32): "U32", np.dtype(np.uint64): "U64",
                   np.dtype(np.complex64): "C64"}
+_CHUNK = 1 << 20  # elements widened at a time when BF16 goes to a type other than float32
 __all__ = ["DTYPES", "FLOAT_DTYPES", "MAX_HEADER", "SafetensorsFile", "TensorData", "TensorInfo", "encode",
            "header_bytes", "load_arrays", "save_arrays", "to_bytes", "write_file", "write_stream"]
 
@@ -144,7 +148,7 @@ class SafetensorsFile:
         return TensorData(info.dtype, info.shape, self.raw(name))
 
     def array(self, name: str, dtype: np.dtype | type | None = None) -> np.ndarray:
-        """The tensor as a numpy array (a fresh copy). BF16 is widened to float32 exactly.
+        """The tensor as a numpy array (a fresh copy, the only allocation). BF16 is widened to float32 exactly.
 
         ``dtype`` converts floating tensors (e.g. np.float32); other tensors keep their type.
         """
@@ -160,12 +164,19 @@ class SafetensorsFile:
             raise AdapterError(f"shape {list(info.shape)} cannot be a numpy array ({error})",
                                where=self.where(name)) from None
         if info.dtype == "BF16":
-            out = bf16_bits_to_float32(bits)
-        else:
-            out = np.array(bits, dtype=bits.dtype.newbyteorder("="))
-        if dtype is not None and info.dtype in FLOAT_DTYPES:
-            out = out.astype(dtype, copy=False)
-        return out
+            target = np.dtype(np.float32 if dtype is None else dtype)
+            return bf16_bits_to_float32(bits) if target == np.float32 else _widen_bf16(bits, target)
+        target = np.dtype(dtype) if dtype is not None and info.dtype in FLOAT_DTYPES else stored.newbyteorder("=")
+        return bits.astype(target)  # one copy, also from little-endian storage to the machine's order
+
+
+def _widen_bf16(bits: np.ndarray, target: np.dtype) -> np.ndarray:
+    """BF16 to a type other than float32, through a float32 buffer of _CHUNK elements (not a full-size one)."""
+    out = np.empty(bits.shape, dtype=target)
+    flat_in, flat_out = bits.reshape(-1), out.reshape(-1)
+    for begin in range(0, flat_in.size, _CHUNK):
+        flat_out[begin : begin + _CHUNK] = bf16_bits_to_float32(flat_in[begin : begin + _CHUNK])
+    return out
 
 
 def _parse(buffer: np.ndarray, label: str) -> tuple[dict[str, TensorInfo], dict[str, str]]:
