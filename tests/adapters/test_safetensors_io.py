@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import tracemalloc
 from pathlib import Path
@@ -12,8 +13,9 @@ import torch
 from adapter_helpers import bad_safetensors
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+from hypothesis.extra.numpy import array_shapes, arrays
 import safetensors
+import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as torch_load_file
 from safetensors.torch import save_file as torch_save_file
@@ -70,6 +72,35 @@ def test_the_safetensors_package_reads_what_we_write(tmp_path: Path, dtype: str)
     # and the bytes-in-memory writer gives the same file
     data = to_bytes({"w": encode(values, dtype), "v": encode(values[0], dtype)}, {"format": "pt"})
     assert data == (tmp_path / "w.safetensors").read_bytes()
+
+
+NUMPY_DTYPES = (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64,
+                np.float16, np.float32, np.float64, np.complex64)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.dictionaries(st.text(max_size=6), st.tuples(st.sampled_from(NUMPY_DTYPES),
+                                                      array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)),
+                       max_size=5),
+       st.none() | st.dictionaries(st.text(max_size=5), st.text(max_size=5), min_size=1, max_size=3), st.data())
+def test_we_write_the_bytes_the_reference_writes(specs: dict, metadata: dict[str, str] | None,
+                                                 data: st.DataObject) -> None:
+    """Same tensor order (dtype, then name), JSON text (UTF-8 names, serde's escapes) and padding. With 2+ metadata
+    keys the reference's order is random (a Rust HashMap), so there only the parsed header must agree."""
+    values = {name: data.draw(arrays(dtype, shape)) for name, (dtype, shape) in specs.items()}
+    ours = to_bytes({n: encode(v) for n, v in values.items()}, metadata)
+    theirs = safetensors.numpy.save(values, metadata)
+    if metadata is None or len(metadata) == 1:
+        assert ours == theirs
+    else:
+        size = int.from_bytes(ours[:8], "little")
+        assert ours[:8] == theirs[:8] and ours[8 + size:] == theirs[8 + size:]
+        parsed = [json.loads(b[8:8 + size], object_pairs_hook=list) for b in (ours, theirs)]
+        assert [p for p in parsed[0] if p[0] != "__metadata__"] == [p for p in parsed[1] if p[0] != "__metadata__"]
+        assert [dict(dict(p)["__metadata__"]) for p in parsed] == [metadata, metadata]
+    back = safetensors.numpy.load(ours)  # and the reference reads ours back exactly
+    assert {n: (a.dtype, a.shape, a.tobytes()) for n, a in back.items()} == \
+        {n: (v.dtype, v.shape, v.tobytes()) for n, v in values.items()}
 
 
 def test_every_bfloat16_pattern_widens_exactly_like_torch() -> None:

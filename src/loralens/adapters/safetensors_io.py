@@ -5,7 +5,8 @@ Format: 8 bytes little-endian unsigned header length N, then N bytes of JSON
 are relative to the first byte after the header. The reader accepts exactly the files the reference
 ``safetensors`` package (0.8) accepts (rules in safetensors_header.py; tests/adapters/test_safetensors_differential.py
 compares the two on mutated files); everything else raises AdapterError whose ``where`` names the file (and the
-tensor).
+tensor). The writer lays files out as the reference does (tensors by dtype, widest first, then by name), so the
+bytes are the same.
 
 Reading is bounded: the header length is checked against the limit before the header is read, tensors are views of
 a memory map (or the given bytes) and ``array()`` makes one copy the size of its result.
@@ -58,6 +59,7 @@ _NUMPY_TO_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.d
                   np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL",
                   np.dtype(np.uint16): "U16", np.dtype(np.uint32): "U32", np.dtype(np.uint64): "U64",
                   np.dtype(np.complex64): "C64"}
+_RANK = {name: rank for rank, name in enumerate(DTYPE_BITS)}  # the reference's dtype order
 _CHUNK = 1 << 20  # elements widened at a time when BF16 goes to a type other than float32
 __all__ = ["DTYPES", "FLOAT_DTYPES", "MAX_HEADER", "SafetensorsFile", "TensorData", "TensorInfo", "encode",
            "header_bytes", "load_arrays", "save_arrays", "to_bytes", "write_file", "write_stream"]
@@ -239,13 +241,13 @@ def encode(array: np.ndarray, dtype: str | None = None) -> TensorData:
 
 
 def _layout(tensors: Mapping[str, TensorData]) -> list[tuple[str, TensorData]]:
-    """The tensors, each size-checked."""
+    """The tensors in the reference's order (dtype, widest first, then name), each size-checked."""
     for name, tensor in tensors.items():
         need = nbytes(tensor.dtype, tensor.shape) if tensor.dtype in DTYPE_BITS else None
         if tensor.nbytes != need:
             raise AdapterError(f"has {tensor.nbytes} bytes, shape {list(tensor.shape)} of {tensor.dtype} needs {need}",
                                where=name)
-    return list(tensors.items())
+    return sorted(tensors.items(), key=lambda item: (-_RANK[item[1].dtype], item[0]))
 
 
 def _header(tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | None) -> bytes:
@@ -255,6 +257,8 @@ def _header(tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | Non
 def header_bytes(entries: Iterable[tuple[str, str, tuple[int, ...]]], metadata: Mapping[str, str] | None) -> bytes:
     """The 8-byte length and the JSON header for tensors (name, dtype, shape) laid out in this order.
 
+    The JSON is what the reference writes: compact, UTF-8 (not \\u escapes), ``__metadata__`` first (left out
+    when empty), padded with spaces to a multiple of 8 bytes.
     """
     header: dict[str, object] = {}
     if metadata:
@@ -267,7 +271,7 @@ def header_bytes(entries: Iterable[tuple[str, str, tuple[int, ...]]], metadata: 
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + need]}
         offset += need
     try:
-        text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise AdapterError("a tensor name or metadata text holds a lone surrogate, which is not UTF-8",
                            where="write") from None
