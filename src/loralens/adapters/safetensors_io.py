@@ -61,8 +61,6 @@ _NUMPY_TO_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.d
                   np.dtype(np.complex64): "C64"}
 _RANK = {name: rank for rank, name in enumerate(DTYPE_BITS)}  # the reference's dtype order
 _CHUNK = 1 << 20  # elements widened at a time when BF16 goes to a type other than float32
-__all__ = ["DTYPES", "FLOAT_DTYPES", "MAX_HEADER", "SafetensorsFile", "TensorData", "TensorInfo", "encode",
-           "header_bytes", "load_arrays", "save_arrays", "to_bytes", "write_file", "write_stream"]
 
 
 @dataclass(frozen=True)
