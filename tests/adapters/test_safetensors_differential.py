@@ -367,13 +367,13 @@ def test_generated_files_read_the_same(path: Path, parts: tuple) -> None:
     assert check(file_bytes(*parts), path)
 
 
-@settings(RUN, max_examples=1500)
+@settings(RUN, max_examples=1200)
 @given(mutated_files())
 def test_mutated_files_are_accepted_and_read_exactly_as_the_reference_does(path: Path, content: bytes) -> None:
     check(content, path)
 
 
-@settings(RUN, max_examples=300)
+@settings(RUN, max_examples=250)
 @given(odd_json, st.sampled_from(["x", "y"]))
 def test_odd_json_inside_an_entry_is_judged_like_the_reference(path: Path, value: Raw, key: str) -> None:
     """Numbers near the float range (serde's parser, not Python's), NaN, surrogate escapes, depth."""
