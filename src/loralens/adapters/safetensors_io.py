@@ -2,8 +2,14 @@
 
 Format: 8 bytes little-endian unsigned header length N, then N bytes of JSON
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``, then the data; offsets
-are relative to the first byte after the header. Every malformed case raises AdapterError whose ``where`` names
-the file (and the tensor), so a user sees exactly what is wrong.
+are relative to the first byte after the header. The reader accepts exactly the files the reference
+``safetensors`` package (0.8) accepts (rules in safetensors_header.py; tests/adapters/test_safetensors_differential.py
+compares the two on mutated files); everything else raises AdapterError whose ``where`` names the file (and the
+tensor). The writer lays files out as the reference does (tensors by dtype, widest first, then by name), so the
+bytes are the same.
+
+Reading is bounded: the header length is checked against the limit before the header is read, tensors are views of
+a memory map (or the given bytes) and ``array()`` makes one copy the size of its result.
 
 bfloat16 is read by widening its 16-bit pattern into the high half of a float32 (exact), and written with
 round-to-nearest-even. That avoids an extra dependency (ml_dtypes) for the one conversion we need.
@@ -21,15 +27,20 @@ from typing import BinaryIO
 
 import numpy as np
 
+from loralens.adapters.safetensors_header import DTYPE_BITS, MAX_HEADER, nbytes, parse_header, tensor_where
 from loralens.errors import AdapterError
 
-# safetensors dtype name -> (numpy storage dtype, item size). BF16 is stored as uint16 bit patterns.
+# safetensors dtype name -> numpy storage dtype. BF16 is stored as uint16 bit patterns, the 8-bit floats as uint8.
+# F4 and F6_* pack elements in fewer than 8 bits: files holding them are read, but array() refuses them.
 DTYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),
     "U8": np.dtype(np.uint8),
     "I8": np.dtype(np.int8),
     "F8_E4M3": np.dtype(np.uint8),
     "F8_E5M2": np.dtype(np.uint8),
+    "F8_E8M0": np.dtype(np.uint8),
+    "F8_E4M3FNUZ": np.dtype(np.uint8),
+    "F8_E5M2FNUZ": np.dtype(np.uint8),
     "I16": np.dtype("<i2"),
     "U16": np.dtype("<u2"),
     "F16": np.dtype("<f2"),
@@ -37,6 +48,7 @@ DTYPES: dict[str, np.dtype] = {
     "I32": np.dtype("<i4"),
     "U32": np.dtype("<u4"),
     "F32": np.dtype("<f4"),
+    "C64": np.dtype("<c8"),
     "I64": np.dtype("<i8"),
     "U64": np.dtype("<u8"),
     "F64": np.dtype("<f8"),
@@ -44,8 +56,11 @@ DTYPES: dict[str, np.dtype] = {
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 _NUMPY_TO_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.float64): "F64",
                   np.dtype(np.int64): "I64", np.dtype(np.int32): "I32", np.dtype(np.int16): "I16",
-                  np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
-MAX_HEADER = 100_000_000  # the safetensors library's own limit
+                  np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL",
+                  np.dtype(np.uint16): "U16", np.dtype(np.uint32): "U32", np.dtype(np.uint64): "U64",
+                  np.dtype(np.complex64): "C64"}
+_RANK = {name: rank for rank, name in enumerate(DTYPE_BITS)}  # the reference's dtype order
+_CHUNK = 1 << 20  # elements widened at a time when BF16 goes to a type other than float32
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,8 @@ class SafetensorsFile:
 
     def __init__(self, buffer: np.ndarray, label: str) -> None:
         self.label = label
-        self._buffer = buffer  # uint8, the whole file
-        self.tensors, self.metadata = _parse(buffer, label)
+        self._buffer = np.asarray(buffer, dtype=np.uint8)  # the whole file; a plain view, even of a memmap
+        self.tensors, self.metadata = _parse(self._buffer, label)
 
     @classmethod
     def open(cls, path: str | Path) -> SafetensorsFile:
@@ -99,8 +114,8 @@ class SafetensorsFile:
             raise AdapterError("file not found", where=label) from None
         except IsADirectoryError:
             raise AdapterError("is a folder, expected a .safetensors file", where=label) from None
-        except OSError as error:
-            raise AdapterError(f"cannot read: {error.strerror or error}", where=label) from None
+        except (OSError, ValueError) as error:  # ValueError: mmap of something that is not a regular file
+            raise AdapterError(f"cannot read: {getattr(error, 'strerror', None) or error}", where=label) from None
         return cls(buffer, label)
 
     @classmethod
@@ -115,97 +130,72 @@ class SafetensorsFile:
         return list(self.tensors)
 
     def where(self, name: str) -> str:
-        return f"{self.label}: {name}"
+        return tensor_where(self.label, name)
+
+    def _info(self, name: str) -> TensorInfo:
+        info = self.tensors.get(name)
+        if info is None:
+            raise AdapterError("no such tensor in the file", where=self.where(name))
+        return info
 
     def raw(self, name: str) -> np.ndarray:
         """The tensor's bytes (uint8 view, no copy)."""
-        info = self.tensors[name]
+        info = self._info(name)
         return self._buffer[info.start : info.end]
 
     def tensor_data(self, name: str) -> TensorData:
-        info = self.tensors[name]
+        info = self._info(name)
         return TensorData(info.dtype, info.shape, self.raw(name))
 
     def array(self, name: str, dtype: np.dtype | type | None = None) -> np.ndarray:
-        """The tensor as a numpy array (a fresh copy). BF16 is widened to float32 exactly.
+        """The tensor as a numpy array (a fresh copy, the only allocation). BF16 is widened to float32 exactly.
 
-        ``dtype`` converts floating tensors (e.g. np.float32); integer tensors keep their type.
+        ``dtype`` converts floating tensors (e.g. np.float32); other tensors keep their type.
         """
-        info = self.tensors[name]
-        raw = self.raw(name)
-        stored = raw.view(DTYPES[info.dtype]).reshape(info.shape)
+        info = self._info(name)
+        stored = DTYPES.get(info.dtype)
+        if stored is None:
+            raise AdapterError(f"dtype {info.dtype} packs elements in fewer than 8 bits, which numpy cannot hold; "
+                               "use the raw bytes", where=self.where(name))
+        bits = self.raw(name).view(stored)
+        try:
+            bits = bits.reshape(info.shape)
+        except (ValueError, OverflowError, TypeError) as error:  # more dimensions, or larger ones, than numpy allows
+            raise AdapterError(f"shape {list(info.shape)} cannot be a numpy array ({error})",
+                               where=self.where(name)) from None
         if info.dtype == "BF16":
-            out = bf16_bits_to_float32(stored)
-        else:
-            out = np.array(stored, dtype=stored.dtype.newbyteorder("="))
-        if dtype is not None and info.dtype in FLOAT_DTYPES:
-            out = out.astype(dtype, copy=False)
-        return out
+            target = np.dtype(np.float32 if dtype is None else dtype)
+            return bf16_bits_to_float32(bits) if target == np.float32 else _widen_bf16(bits, target)
+        target = np.dtype(dtype) if dtype is not None and info.dtype in FLOAT_DTYPES else stored.newbyteorder("=")
+        return bits.astype(target)  # one copy, also from little-endian storage to the machine's order
+
+
+def _widen_bf16(bits: np.ndarray, target: np.dtype) -> np.ndarray:
+    """BF16 to a type other than float32, through a float32 buffer of _CHUNK elements (not a full-size one)."""
+    out = np.empty(bits.shape, dtype=target)
+    flat_in, flat_out = bits.reshape(-1), out.reshape(-1)
+    for begin in range(0, flat_in.size, _CHUNK):
+        flat_out[begin : begin + _CHUNK] = bf16_bits_to_float32(flat_in[begin : begin + _CHUNK])
+    return out
 
 
 def _parse(buffer: np.ndarray, label: str) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     size = int(buffer.size)
     if size < 8:
         raise AdapterError(f"truncated file: {size} bytes, too short for the 8-byte header length", where=label)
-    (header_len,) = struct.unpack("<Q", buffer[:8].tobytes())
+    header_len = int.from_bytes(buffer[:8].tobytes(), "little")
+    if header_len > MAX_HEADER:  # before anything else is read
+        raise AdapterError(f"header length {header_len:,} is over the limit of {MAX_HEADER:,} bytes", where=label)
     if header_len > size - 8:
         raise AdapterError(
             f"header length {header_len:,} is larger than the file ({size:,} bytes): truncated or not safetensors",
             where=label,
         )
-    if header_len > MAX_HEADER:
-        raise AdapterError(f"header length {header_len:,} is over the limit of {MAX_HEADER:,} bytes", where=label)
-    try:
-        header = json.loads(buffer[8 : 8 + header_len].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise AdapterError(f"header is not JSON ({error})", where=label) from None
-    if not isinstance(header, dict):
-        raise AdapterError(f"header is not a JSON object (got {type(header).__name__})", where=label)
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict):
-        raise AdapterError("__metadata__ is not a JSON object", where=label)
     data_start = 8 + header_len
-    data_size = size - data_start
-    tensors: dict[str, TensorInfo] = {}
-    for name, entry in header.items():
-        where = f"{label}: {name}"
-        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
-            raise AdapterError("header entry needs dtype, shape and data_offsets", where=where)
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if not isinstance(dtype, str) or dtype not in DTYPES:
-            raise AdapterError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})", where=where)
-        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
-            raise AdapterError(f"shape must be a list of non-negative integers, got {shape!r}", where=where)
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(n) for n in offsets)):
-            raise AdapterError(f"data_offsets must be [begin, end], got {offsets!r}", where=where)
-        begin, end = offsets
-        if end < begin:
-            raise AdapterError(f"data_offsets [{begin}, {end}] end before they begin", where=where)
-        if end > data_size:
-            raise AdapterError(
-                f"data_offsets [{begin:,}, {end:,}] run past the end of the data ({data_size:,} bytes): "
-                "truncated file or bad offsets",
-                where=where,
-            )
-        need = math.prod(shape) * DTYPES[dtype].itemsize
-        if end - begin != need:
-            raise AdapterError(
-                f"data_offsets [{begin:,}, {end:,}] hold {end - begin:,} bytes but shape {shape} of {dtype} "
-                f"needs {need:,}",
-                where=where,
-            )
-        tensors[name] = TensorInfo(name, dtype, tuple(shape), data_start + begin, data_start + end)
-    previous: TensorInfo | None = None
-    for info in sorted(tensors.values(), key=lambda t: (t.start, t.end)):
-        if previous is not None and info.start < previous.end and info.nbytes and previous.nbytes:
-            raise AdapterError(f"data overlaps tensor {previous.name!r}", where=f"{label}: {info.name}")
-        if info.nbytes:
-            previous = info
-    return tensors, {str(k): str(v) for k, v in metadata.items()}
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    entries, metadata = parse_header(memoryview(buffer[8:data_start]), size - data_start, label)
+    tensors = {e.name: TensorInfo(e.name, e.dtype, e.shape, data_start + e.begin, data_start + e.end)
+               for e in entries}
+    return tensors, metadata
 
 
 # --- bfloat16 -------------------------------------------------------------------------------------------------
@@ -236,9 +226,9 @@ def encode(array: np.ndarray, dtype: str | None = None) -> TensorData:
     """An array as a TensorData in ``dtype`` (a safetensors name; default from the array's own dtype)."""
     array = np.asarray(array)
     if dtype is None:
-        if array.dtype not in _NUMPY_TO_NAME:
+        dtype = _NUMPY_TO_NAME.get(array.dtype.newbyteorder("="))  # a big-endian array is stored little-endian
+        if dtype is None:
             raise AdapterError(f"cannot store numpy dtype {array.dtype} in safetensors", where="write")
-        dtype = _NUMPY_TO_NAME[array.dtype]
     if dtype == "BF16":
         data = float32_to_bf16_bits(array)
     elif dtype in DTYPES:
@@ -248,35 +238,54 @@ def encode(array: np.ndarray, dtype: str | None = None) -> TensorData:
     return TensorData(dtype, tuple(int(n) for n in array.shape), data.reshape(-1).view(np.uint8))
 
 
-def _header(tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | None) -> bytes:
+def _layout(tensors: Mapping[str, TensorData]) -> list[tuple[str, TensorData]]:
+    """The tensors in the reference's order (dtype, widest first, then name), each size-checked."""
     for name, tensor in tensors.items():
-        need = math.prod(tensor.shape) * DTYPES[tensor.dtype].itemsize
+        need = nbytes(tensor.dtype, tensor.shape) if tensor.dtype in DTYPE_BITS else None
         if tensor.nbytes != need:
-            raise AdapterError(f"has {tensor.nbytes} bytes, shape {list(tensor.shape)} needs {need}", where=name)
-    return header_bytes([(n, t.dtype, t.shape) for n, t in tensors.items()], metadata)
+            raise AdapterError(f"has {tensor.nbytes} bytes, shape {list(tensor.shape)} of {tensor.dtype} needs {need}",
+                               where=name)
+    return sorted(tensors.items(), key=lambda item: (-_RANK[item[1].dtype], item[0]))
+
+
+def _header(tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | None) -> bytes:
+    return header_bytes([(n, t.dtype, t.shape) for n, t in _layout(tensors)], metadata)
 
 
 def header_bytes(entries: Iterable[tuple[str, str, tuple[int, ...]]], metadata: Mapping[str, str] | None) -> bytes:
-    """The 8-byte length and the JSON header for tensors (name, dtype, shape) laid out in this order."""
+    """The 8-byte length and the JSON header for tensors (name, dtype, shape) laid out in this order.
+
+    The JSON is what the reference writes: compact, UTF-8 (not \\u escapes), ``__metadata__`` first (left out
+    when empty), padded with spaces to a multiple of 8 bytes.
+    """
     header: dict[str, object] = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     offset = 0
     for name, dtype, shape in entries:
-        need = math.prod(shape) * DTYPES[dtype].itemsize
+        need = nbytes(dtype, shape) if dtype in DTYPE_BITS else None
+        if need is None:
+            raise AdapterError(f"cannot write shape {list(shape)} of dtype {dtype!r}", where=name)
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + need]}
         offset += need
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)  # align the data to 8 bytes, as the safetensors library does
+    try:
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise AdapterError("a tensor name or metadata text holds a lone surrogate, which is not UTF-8",
+                           where="write") from None
+    text += b" " * (-len(text) % 8)  # align the data to 8 bytes, as the reference does
+    if len(text) > MAX_HEADER:
+        raise AdapterError(f"header would be {len(text):,} bytes, over the limit of {MAX_HEADER:,}", where="write")
     return struct.pack("<Q", len(text)) + text
 
 
 def write_stream(stream: BinaryIO, tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | None = None) -> int:
     """Write a safetensors file to an open binary stream; return the number of bytes written."""
-    head = _header(tensors, metadata)
+    layout = _layout(tensors)
+    head = header_bytes([(n, t.dtype, t.shape) for n, t in layout], metadata)
     stream.write(head)
     total = len(head)
-    for tensor in tensors.values():
+    for _, tensor in layout:
         stream.write(memoryview(tensor.data).cast("B"))  # type: ignore[arg-type]
         total += tensor.nbytes
     return total
@@ -288,8 +297,9 @@ def write_file(path: str | Path, tensors: Mapping[str, TensorData], metadata: Ma
 
 
 def to_bytes(tensors: Mapping[str, TensorData], metadata: Mapping[str, str] | None = None) -> bytes:
-    head = _header(tensors, metadata)
-    return head + b"".join(memoryview(t.data).cast("B").tobytes() for t in tensors.values())  # type: ignore[arg-type]
+    layout = _layout(tensors)
+    head = header_bytes([(n, t.dtype, t.shape) for n, t in layout], metadata)
+    return head + b"".join(memoryview(t.data).cast("B").tobytes() for _, t in layout)  # type: ignore[arg-type]
 
 
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], dtypes: Mapping[str, str] | None = None,
