@@ -704,17 +704,17 @@
 
     ui.diagram = buildDiagram();
     ui.bars = buildBars();
-    const figure = h('div', { class: 'llx-figure' }, [h('div', { class: 'llx-diagram', 'data-testid': 'diagram-box' }, ui.diagram.svg), ui.bars.root]);
+    ui.note = h('p', { class: 'llx-note', 'data-testid': 'scale-note' });
+    const figure = h('div', { class: 'llx-figure' }, [h('div', { class: 'llx-diagram', 'data-testid': 'diagram-box' }, ui.diagram.svg),
+      ui.bars.root, ui.note]);
     const core = h('div', { class: 'llx-core', 'data-testid': 'core' }, [controls, numbers, figure, formulas]);
 
-    ui.note = h('p', { class: 'llx-note', 'data-testid': 'scale-note' });
     ui.growthD = buildChart('growth-d', 'Growth with d (k/d fixed): full is quadratic, LoRA linear');
     ui.growthR = buildChart('growth-r', 'Growth with r: past break-even LoRA costs more');
     ui.table = h('tbody');
     ui.worked = h('p');
     ui.benefits = h('ul', { class: 'llx-list' });
     const more = h('div', { class: 'llx-more' }, [
-      ui.note,
       h('div', { class: 'llx-charts' }, [ui.growthD.root, ui.growthR.root]),
       h('div', { class: 'llx-cols' }, [
         h('div', { class: 'llx-col' }, [h('h3', { text: 'Parameter table, for this layer' }),
