@@ -422,40 +422,45 @@
 
   // ------------------------------------------------------------------------------------ diagram (diagram.py)
 
-  const D = { LONGER: 110, MIN_SIDE: 16, MIN_RANK: 3, LEFT: 26, GAP: 30, BA_GAP: 6, RIGHT: 10, TOP: 24, BOTTOM: 34, ROW: 330 };
+  const D = { LONGER: 110, MIN_SIDE: 16, MIN_RANK: 3, LEFT: 26, GAP: 30, BA_GAP: 6, RIGHT: 10, TOP: 24, BOTTOM: 34, ROW: 330, SLOT: 100 };
 
   function diagramLayout(d, k, r, s) {
     let wW, wH;
     if (d >= k) { wW = Math.max(D.MIN_SIDE, (D.LONGER * k) / d); wH = D.LONGER; }
     else { wW = D.LONGER; wH = Math.max(D.MIN_SIDE, (D.LONGER * d) / k); }
     const bShare = r / k, aShare = r / d;
-    const row = wW * (3 + bShare);
-    if (row > D.ROW) { const shrink = D.ROW / row; wW = wW * shrink; wH = wH * shrink; }
+    let widest = D.ROW / (3 + bShare); // the widest W for which the three slots fit (see diagram.py)
+    if (widest < D.SLOT) widest = (D.ROW - 2 * D.SLOT) / (1 + bShare);
+    if (wW > widest) { const shrink = widest / wW; wW = wW * shrink; wH = wH * shrink; }
     const bTrue = wW * bShare, aTrue = wH * aShare;
     const tB = Math.max(D.MIN_RANK, bTrue), tA = Math.max(D.MIN_RANK, aTrue);
-    const xW = D.LEFT, xB = xW + wW + D.GAP, xA = xB + tB + D.BA_GAP, xM = xA + wW + D.GAP;
+    // three slots, W | B·A | W', at least SLOT wide so that the titles never overlap; shapes centred in them
+    const slotW = Math.max(D.SLOT, wW), slotBA = Math.max(D.SLOT, tB + D.BA_GAP + wW);
+    const xSlotBA = D.LEFT + slotW + D.GAP, xSlotM = xSlotBA + slotBA + D.GAP;
+    const xW = D.LEFT + (slotW - wW) / 2;
+    const xB = xSlotBA + (slotBA - (tB + D.BA_GAP + wW)) / 2, xA = xB + tB + D.BA_GAP;
+    const xM = xSlotM + (slotW - wW) / 2;
     const below = D.TOP + wH + 14;
     const L = (text, x, y, cls, anchor = 'middle', rotate = false) => ({ text, x, y, cls, anchor, rotate });
     return {
-      width: xM + wW + D.RIGHT,
+      width: xSlotM + slotW + D.RIGHT,
       height: D.TOP + wH + D.BOTTOM,
       rects: [
         { name: 'W', x: xW, y: D.TOP, w: wW, h: wH }, { name: 'B', x: xB, y: D.TOP, w: tB, h: wH },
         { name: 'A', x: xA, y: D.TOP, w: wW, h: tA }, { name: 'W′', x: xM, y: D.TOP, w: wW, h: wH },
       ],
       labels: [
-        L('❄ W (frozen)', xW + wW / 2, D.TOP - 8, 't'),
+        L('❄ W (frozen)', D.LEFT + slotW / 2, D.TOP - 8, 't'),
         L(`k=${intText(k)}`, xW + wW / 2, below, 'dim'),
         L(`d=${intText(d)}`, xW - 5, D.TOP + wH / 2, 'dim', 'middle', true),
-        L('+', xW + wW + D.GAP / 2, D.TOP + wH / 2 + 7, 'op'),
-        L(`ΔW = ${significant(s, 3)}·B·A`, (xB + xA + wW) / 2, D.TOP - 8, 't'),
+        L('+', xSlotBA - D.GAP / 2, D.TOP + wH / 2 + 7, 'op'),
+        L(`ΔW = ${significant(s, 3)}·B·A`, xSlotBA + slotBA / 2, D.TOP - 8, 't'),
         L(`r=${intText(r)}`, xB + tB / 2, below, 'dim'),
         L('B', xB + tB / 2, below + 14, 'dim'),
         L(`k=${intText(k)}`, xA + wW / 2, D.TOP + tA + 14, 'dim'),
-        L(`r=${intText(r)}`, xA + wW + 3, D.TOP + tA / 2 + 4, 'dim', 'start'),
-        L('A', xA + wW / 2, D.TOP + tA + 28, 'dim'),
-        L('=', xA + wW + D.GAP / 2, D.TOP + wH / 2 + 7, 'op'),
-        L('W′ = W + ΔW', xM + wW / 2, D.TOP - 8, 't'),
+        L(`A (r=${intText(r)})`, xA + wW / 2, D.TOP + tA + 28, 'dim'),
+        L('=', xSlotM - D.GAP / 2, D.TOP + wH / 2 + 7, 'op'),
+        L('W′ = W + ΔW', xSlotM + slotW / 2, D.TOP - 8, 't'),
         L(`${intText(d)}×${intText(k)}`, xM + wW / 2, below, 'dim'),
       ],
       clamped: bTrue < D.MIN_RANK || aTrue < D.MIN_RANK,
@@ -602,6 +607,7 @@
   /**
    * Build the Explorer inside `el` and run it. Options:
    *   query:    a query object or a search string (default: location.search)
+ *   initial:  URL parameters to start from (strings, e.g. {d: '1024', rmax: '16'}); the query overrides them
    *   history:  write the state into the address bar with history.replaceState (default true)
    *   links:    show the links to the app's other pages (default false: the MicroSim has no other pages)
    *   matrices: URL of the server's heatmap data for d, k <= 64 (default none: the section is left out)
@@ -610,9 +616,10 @@
    * Returns {getState, setState, destroy}.
    */
   function mount(el, options = {}) {
-    const query = typeof options.query === 'object' && options.query !== null ? options.query
+    const given = typeof options.query === 'object' && options.query !== null ? options.query
       : queryFromSearch(options.query !== undefined ? options.query : (typeof location !== 'undefined' ? location.search : ''));
-    const parsed = stateFromQuery(query);
+    // the MicroSim's own starting state, as URL parameters the address bar can override
+    const parsed = stateFromQuery({ ...(options.initial || {}), ...given });
     const app = { state: parsed.state, embed: parsed.embed, view: null, frame: 0, ui: null, options };
     el.dataset.llMounted = '1';
     el.classList.add('llx');
@@ -879,7 +886,7 @@
     const fills = [['url(#llx-hatch)', COLORS.frozen], [COLORS.b, COLORS.b], [COLORS.a, COLORS.a], [COLORS.merged, COLORS.merged]];
     const rects = fills.map(([fill, stroke], i) => h('svg:rect', { fill, stroke, 'stroke-width': 1.5, rx: 2, 'fill-opacity': i === 3 ? 0.85 : 1 },
       h('svg:title', { text: ['W (frozen)', 'B (trainable)', 'A (trainable)', 'W′ (merged)'][i] })));
-    const labels = Array.from({ length: 13 }, () => h('svg:text'));
+    const labels = Array.from({ length: 12 }, () => h('svg:text'));
     svg.append(defs, ...rects, ...labels);
     return { svg, rects, labels };
   }
