@@ -109,6 +109,7 @@ def screenshot(page: Path, image: Path) -> str:
                 tab.screenshot(path=str(image))
             finally:
                 browser.close()
-    except Error as error:
-        return f"no screenshot: Chromium failed ({str(error).splitlines()[0]})"
+    except (Error, OSError, RuntimeError) as error:  # a browser that will not start is a note, not a traceback
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"no screenshot: Chromium failed ({first})"
     return ""

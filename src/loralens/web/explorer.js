@@ -630,7 +630,10 @@
     return {
       getState: () => ({ ...app.state }),
       setState: (changes) => update(app, changes, false),
-      destroy: () => { cancelAnimationFrame(app.frame); el.replaceChildren(); delete el.dataset.llMounted; },
+      destroy: () => {
+        cancelAnimationFrame(app.frame); clearTimeout(app.moreTimer); clearTimeout(app.urlTimer);
+        el.replaceChildren(); delete el.dataset.llMounted;
+      },
       element: el,
     };
   }
@@ -640,8 +643,9 @@
     show(el, Boolean(text));
   }
 
-  /** Apply a change the way the controls mean it (square locks k to d; r stays within its limit). */
-  function update(app, changes, fromPage = true) {
+  /** Apply a change the way the controls mean it (square locks k to d; r stays within its limit). A key press
+   * or a typed value repaints at once (the next frame shows it); a drag repaints once per frame (`later`). */
+  function update(app, changes, fromPage = true, later = false) {
     const next = { ...app.state, ...changes };
     if (next.square && ('d' in changes || 'square' in changes) && !('k' in changes && !('d' in changes))) next.k = next.d;
     if (next.square && 'k' in changes && !('d' in changes)) next.d = next.k;
@@ -649,7 +653,8 @@
     const changed = SCHEMA.some((p) => next[p.name] !== app.state[p.name]);
     app.state = next;
     if (!changed) return;
-    schedule(app);
+    if (later) schedule(app);
+    else { cancelAnimationFrame(app.frame); app.frame = 0; render(app); }
     if (fromPage && app.options.onChange) app.options.onChange({ ...next });
   }
 
@@ -745,7 +750,8 @@
   // ------------------------------------------------------------------------------------ control events
 
   function wireControls(app, ui) {
-    ui.rank.addEventListener('input', () => { clearControlMessage(app); update(app, { r: ui.rankScale.toRank(Number(ui.rank.value)) }); });
+    // a drag sends several input events per frame: they coalesce into one repaint (requestAnimationFrame)
+    ui.rank.addEventListener('input', () => { clearControlMessage(app); update(app, { r: ui.rankScale.toRank(Number(ui.rank.value)) }, true, true); });
     ui.rank.addEventListener('keydown', (event) => {
       // the arrow keys step the rank itself by 1 (on the log scale one position is not one rank)
       const r = app.state.r, max = rankLimit(app.state);
@@ -756,8 +762,8 @@
       clearControlMessage(app);
       update(app, { r: Math.max(1, Math.min(max, keys[event.key])) });
     });
-    ui.d.addEventListener('input', () => { clearControlMessage(app); update(app, { d: DIM_STEPS[Number(ui.d.value)] }); });
-    ui.k.addEventListener('input', () => { clearControlMessage(app); update(app, { k: DIM_STEPS[Number(ui.k.value)] }); });
+    ui.d.addEventListener('input', () => { clearControlMessage(app); update(app, { d: DIM_STEPS[Number(ui.d.value)] }, true, true); });
+    ui.k.addEventListener('input', () => { clearControlMessage(app); update(app, { k: DIM_STEPS[Number(ui.k.value)] }, true, true); });
     wireBox(app, ui.rankBox, 'r', () => [1, rankLimit(app.state)], true);
     wireBox(app, ui.dBox, 'd', () => [1, MAX_DIM], true);
     wireBox(app, ui.kBox, 'k', () => [1, MAX_DIM], true);
@@ -822,7 +828,7 @@
     setText(ui.formulas[2], view.formula_merge);
     drawDiagram(ui.diagram, view.diagram, s);
     drawBars(ui.bars, view.bars);
-    renderMore(app, view);
+    scheduleMore(app, view);
     writeUrl(app);
     if (ui.matrices) ui.matrices.refresh(view);
   }
@@ -851,6 +857,18 @@
     ui.presets.value = view.preset === null ? '' : String(view.preset);
     ui.rule[0].setAttribute('aria-pressed', String(!s.rslora));
     ui.rule[1].setAttribute('aria-pressed', String(s.rslora));
+  }
+
+  /** Below the fold (charts, table, text) follows the core at most every MORE_MS while a control moves, so that
+   * each frame of a drag only lays out the numbers, the diagram and the bars. */
+  const MORE_MS = 120;
+
+  function scheduleMore(app, view) {
+    app.moreView = view;
+    if (app.moreTimer) return;
+    const wait = app.moreShown ? MORE_MS : 0; // the first time: right after the core's first paint
+    app.moreShown = true;
+    app.moreTimer = setTimeout(() => { app.moreTimer = 0; renderMore(app, app.moreView); }, wait);
   }
 
   function renderMore(app, view) {
