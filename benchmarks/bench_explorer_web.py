@@ -99,6 +99,26 @@ P5 = {"probe": "r", "slider": "input[type=range]"}
 NICEGUI = {"probe": OURS["probe"], "slider": '[data-testid="rank"] [tabindex="0"]'}
 
 
+class _Skip(Exception):
+    """A phase not asked for."""
+
+
+def report(name: str, result: dict) -> dict:
+    """Print one phase's result as soon as it is known (a long run that fails later keeps what it measured)."""
+    print(json.dumps({name: result}, ensure_ascii=False), file=sys.stderr, flush=True)
+    return result
+
+
+def median_of(runs: list[dict]) -> dict:
+    """Each figure's median over the repeated runs (None where a page has no such figure)."""
+    out = {}
+    for key in runs[0]:
+        values = [run[key] for run in runs if run[key] is not None]
+        out[key] = round(statistics.median(values), 1) if values else None
+    out["runs"] = len(runs)
+    return out
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     q = statistics.quantiles(values, n=20)
     return round(statistics.median(values), 1), round(q[18], 1)
@@ -204,8 +224,9 @@ def server_load(browser, src: Path, target: dict, tabs: int, tab_steps: int) -> 
         pages = []
         for _ in range(tabs):
             page = context.new_page()
+            page.set_default_timeout(180_000)  # a busy machine: 100 tabs take their time
             page.goto(f"http://127.0.0.1:{port}/?d=4096&r=8")
-            page.get_by_test_id("lora-params").wait_for(timeout=60_000)
+            page.get_by_test_id("lora-params").wait_for()
             pages.append(page)
         time.sleep(2)
         loaded, rss_loaded = cpu_seconds(process.pid), rss_mb(process.pid)
@@ -259,10 +280,14 @@ def main() -> None:
     parser.add_argument("--seed-sketch", type=Path, help="the original lora-visualizer.js (dmccreary/linear-algebra)")
     parser.add_argument("--baseline-src", type=Path, help="src/ of an older loralens whose Explorer ran on the server")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=3, help="latency runs per page, interleaved (medians reported)")
     parser.add_argument("--tabs", type=int, default=100)
     parser.add_argument("--tab-steps", type=int, default=10)
     parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--phases", default="latency,paint,server",
+                        help="comma-separated: latency (keys, pointer), paint (first paint from file://), server")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-explorer-web-") as temp, sync_playwright() as pw:
         tmp = Path(temp)
@@ -278,36 +303,47 @@ def main() -> None:
         port = free_port()
         server = start_server(ROOT / "src", port)
         try:
+            if "latency" not in phases:
+                raise _Skip
             runs = [("original p5.js MicroSim (file://)", p5_page.as_uri(), P5, "canvas"),
                     ("exported main.html (file://)", exported.as_uri(), OURS, '[data-testid="lora-params"]'),
                     ("served Explorer (loralens serve)", f"http://127.0.0.1:{port}/?d=4096&r=8", OURS,
                      '[data-testid="lora-params"]')]
-            for name, url, target, settle in runs:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                results[name] = measure_page(page, url, target, args.steps, settle)
-                page.close()
+            runs_by_name: dict[str, list[dict]] = {name: [] for name, *_ in runs}
+            for _ in range(args.repeat):  # interleaved, so that a busy spell of the machine hits every page alike
+                for name, url, target, settle in runs:
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    runs_by_name[name].append(report(name, measure_page(page, url, target, args.steps, settle)))
+                    page.close()
+            for name, measured in runs_by_name.items():
+                results[name] = median_of(measured)
+        except _Skip:
+            pass
         finally:
             server.terminate()
             server.wait()
-        if args.baseline_src:
+        if args.baseline_src and "latency" in phases:
             port = free_port()
             server = start_server(args.baseline_src, port)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                results["served Explorer before (NiceGUI round trip)"] = measure_page(
-                    page, f"http://127.0.0.1:{port}/?d=4096&r=8", NICEGUI, args.steps, '[data-testid="lora-params"]')
+                name = "served Explorer before (NiceGUI round trip)"
+                results[name] = report(name, measure_page(page, f"http://127.0.0.1:{port}/?d=4096&r=8", NICEGUI,
+                                                          args.steps, '[data-testid="lora-params"]'))
                 page.close()
             finally:
                 server.terminate()
                 server.wait()
-        results["first paint from file://, exported main.html"] = first_paint_file(browser, exported.as_uri(), args.loads,
-                                                                               READY["ours"])
-        results["first paint from file://, p5.js MicroSim"] = first_paint_file(browser, p5_page.as_uri(), args.loads,
-                                                                           READY["p5"])
-        results["server, browser Explorer"] = server_load(browser, ROOT / "src", OURS, args.tabs, args.tab_steps)
-        if args.baseline_src:
-            results["server, Explorer before"] = server_load(browser, args.baseline_src, NICEGUI, args.tabs,
-                                                             args.tab_steps)
+        if "paint" in phases:
+            for name, url, ready in (("first paint from file://, exported main.html", exported.as_uri(), READY["ours"]),
+                                     ("first paint from file://, p5.js MicroSim", p5_page.as_uri(), READY["p5"])):
+                results[name] = report(name, first_paint_file(browser, url, args.loads, ready))
+        if "server" in phases:
+            name = "server, browser Explorer"
+            results[name] = report(name, server_load(browser, ROOT / "src", OURS, args.tabs, args.tab_steps))
+            if args.baseline_src:
+                name = "server, Explorer before"
+                results[name] = report(name, server_load(browser, args.baseline_src, NICEGUI, args.tabs, args.tab_steps))
         browser.close()
     results["load average"] = os.getloadavg()[0]
     print(json.dumps(results, indent=2, ensure_ascii=False))

@@ -607,12 +607,12 @@
   /**
    * Build the Explorer inside `el` and run it. Options:
    *   query:    a query object or a search string (default: location.search)
- *   initial:  URL parameters to start from (strings, e.g. {d: '1024', rmax: '16'}); the query overrides them
+   *   initial:  URL parameters to start from (strings, e.g. {d: '1024', rmax: '16'}); the query overrides them
    *   history:  write the state into the address bar with history.replaceState (default true)
    *   links:    show the links to the app's other pages (default false: the MicroSim has no other pages)
    *   matrices: URL of the server's heatmap data for d, k <= 64 (default none: the section is left out)
    *   messages: show what was wrong with the query beside the controls (default true)
- *   onChange: called with the state after each change made in the page (the notebook widget syncs traits)
+   *   onChange: called with the state after each change made in the page (the notebook widget syncs traits)
    * Returns {getState, setState, destroy}.
    */
   function mount(el, options = {}) {
@@ -647,8 +647,10 @@
    * or a typed value repaints at once (the next frame shows it); a drag repaints once per frame (`later`). */
   function update(app, changes, fromPage = true, later = false) {
     const next = { ...app.state, ...changes };
-    if (next.square && ('d' in changes || 'square' in changes) && !('k' in changes && !('d' in changes))) next.k = next.d;
-    if (next.square && 'k' in changes && !('d' in changes)) next.d = next.k;
+    if (next.square) {
+      if ('k' in changes && !('d' in changes)) next.d = next.k; // k typed in a square layer moves d too
+      else next.k = next.d;
+    }
     next.r = Math.max(1, Math.min(next.r, rankLimit(next)));
     const changed = SCHEMA.some((p) => next[p.name] !== app.state[p.name]);
     app.state = next;
@@ -859,8 +861,8 @@
     ui.rule[1].setAttribute('aria-pressed', String(s.rslora));
   }
 
-  /** Below the fold (charts, table, text) follows the core at most every MORE_MS while a control moves, so that
-   * each frame of a drag only lays out the numbers, the diagram and the bars. */
+  /** Below the fold (charts, table, text) follows the core at most every MORE_MS while a control moves, in idle
+   * time, so that the frame after a key or a pointer move only lays out the numbers, the diagram and the bars. */
   const MORE_MS = 120;
 
   function scheduleMore(app, view) {
@@ -868,7 +870,8 @@
     if (app.moreTimer) return;
     const wait = app.moreShown ? MORE_MS : 0; // the first time: right after the core's first paint
     app.moreShown = true;
-    app.moreTimer = setTimeout(() => { app.moreTimer = 0; renderMore(app, app.moreView); }, wait);
+    const idle = typeof requestIdleCallback === 'function' ? (f) => requestIdleCallback(f, { timeout: 300 }) : (f) => f();
+    app.moreTimer = setTimeout(() => idle(() => { app.moreTimer = 0; renderMore(app, app.moreView); }), wait);
   }
 
   function renderMore(app, view) {
