@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,13 @@ function draw() {
   textSize(14); text('Rank r: ' + r, 10, drawHeight + 18); text('Dim d: ' + d, 10, drawHeight + 48);
 }
 """
+
+# the floor of this measure: a bare range input whose input event sets one number's text, nothing else
+FLOOR_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>floor</title></head><body>
+<input type="range" min="1" max="4096" value="8" data-testid="rank"><div data-testid="lora-params">65,536</div>
+<script>const s = document.querySelector('input'), out = document.querySelector('div');
+s.addEventListener('input', () => { out.textContent = (s.value * 8192).toLocaleString('en-US'); });</script></body></html>"""
+FLOOR = {"probe": "document.querySelector('[data-testid=\"lora-params\"]').textContent", "slider": "input[type=range]"}
 
 P5_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>LoRA MicroSim (p5.js)</title>
 <script src="p5.js"></script><style>body{margin:0;padding:0;font-family:Arial,Helvetica,sans-serif}</style>
@@ -230,17 +238,20 @@ def server_load(browser, src: Path, target: dict, tabs: int, tab_steps: int) -> 
             pages.append(page)
         time.sleep(2)
         loaded, rss_loaded = cpu_seconds(process.pid), rss_mb(process.pid)
-        started = time.monotonic()
+        started, failed = time.monotonic(), 0
         for _ in range(tab_steps):
             for page in pages:
-                page.locator(target["slider"]).first.press("ArrowRight")
+                try:  # an overloaded server can leave a tab unresponsive: count it and go on
+                    page.locator(target["slider"]).first.press("ArrowRight", timeout=30_000)
+                except PlaywrightTimeout:
+                    failed += 1
         time.sleep(2)  # let the last steps (and any server work they caused) finish
         stepping = time.monotonic() - started
         dragged, rss_dragged = cpu_seconds(process.pid), rss_mb(process.pid)
         time.sleep(stepping)  # as long again with every tab open and nobody touching anything
         idle_after = cpu_seconds(process.pid)
         context.close()
-        return {"tabs": tabs, "steps": tabs * tab_steps, "cpu_s_page_loads": round(loaded - idle, 2),
+        return {"tabs": tabs, "steps": tabs * tab_steps, "steps_timed_out": failed, "cpu_s_page_loads": round(loaded - idle, 2),
                 "cpu_s_while_stepping": round(dragged - loaded, 2), "seconds_stepping": round(stepping, 1),
                 "cpu_s_idle_same_time": round(idle_after - dragged, 2),
                 "rss_mb_loaded": rss_loaded, "rss_mb_after_steps": rss_dragged}
@@ -284,6 +295,7 @@ def main() -> None:
     parser.add_argument("--tabs", type=int, default=100)
     parser.add_argument("--tab-steps", type=int, default=10)
     parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--server-runs", default="now,before", help="comma-separated: now, before (needs --baseline-src)")
     parser.add_argument("--phases", default="latency,paint,server",
                         help="comma-separated: latency (keys, pointer), paint (first paint from file://), server")
     args = parser.parse_args()
@@ -305,7 +317,10 @@ def main() -> None:
         try:
             if "latency" not in phases:
                 raise _Skip
-            runs = [("original p5.js MicroSim (file://)", p5_page.as_uri(), P5, "canvas"),
+            floor = tmp / "floor.html"
+            floor.write_text(FLOOR_PAGE)
+            runs = [("floor: bare range input + one text (file://)", floor.as_uri(), FLOOR, "input"),
+                    ("original p5.js MicroSim (file://)", p5_page.as_uri(), P5, "canvas"),
                     ("exported main.html (file://)", exported.as_uri(), OURS, '[data-testid="lora-params"]'),
                     ("served Explorer (loralens serve)", f"http://127.0.0.1:{port}/?d=4096&r=8", OURS,
                      '[data-testid="lora-params"]')]
@@ -340,8 +355,9 @@ def main() -> None:
                 results[name] = report(name, first_paint_file(browser, url, args.loads, ready))
         if "server" in phases:
             name = "server, browser Explorer"
-            results[name] = report(name, server_load(browser, ROOT / "src", OURS, args.tabs, args.tab_steps))
-            if args.baseline_src:
+            if "now" in args.server_runs:
+                results[name] = report(name, server_load(browser, ROOT / "src", OURS, args.tabs, args.tab_steps))
+            if args.baseline_src and "before" in args.server_runs:
                 name = "server, Explorer before"
                 results[name] = report(name, server_load(browser, args.baseline_src, NICEGUI, args.tabs, args.tab_steps))
         browser.close()
