@@ -596,6 +596,18 @@
     if (el.textContent !== text) el.textContent = text;
   }
 
+  /** Set an attribute only when it changes: an unchanged write still invalidates style in some browsers. */
+  function attr(el, name, value) {
+    const text = String(value);
+    if (el.getAttribute(name) !== text) el.setAttribute(name, text);
+  }
+
+  /** Set a form control's value only when it changes (a write moves the caret and repaints the control). */
+  function setValue(el, value) {
+    const text = String(value);
+    if (el.value !== text) el.value = text;
+  }
+
   function show(el, visible) {
     el.hidden = !visible;
   }
@@ -842,34 +854,37 @@
       ui.rankMax = max;
       ui.rank.min = ui.rankScale.min; ui.rank.max = ui.rankScale.max; ui.rank.step = 1;
     }
-    ui.rank.value = ui.rankScale.toPosition(s.r);
-    ui.rank.setAttribute('aria-valuetext', `r = ${s.r}`);
-    ui.d.value = nearestStep(s.d);
-    ui.k.value = nearestStep(s.k);
-    ui.d.setAttribute('aria-valuetext', `d = ${s.d}`);
-    ui.k.setAttribute('aria-valuetext', `k = ${s.k}`);
+    setValue(ui.rank, ui.rankScale.toPosition(s.r));
+    attr(ui.rank, 'aria-valuetext', `r = ${s.r}`);
+    setValue(ui.d, nearestStep(s.d));
+    setValue(ui.k, nearestStep(s.k));
+    attr(ui.d, 'aria-valuetext', `d = ${s.d}`);
+    attr(ui.k, 'aria-valuetext', `k = ${s.k}`);
     for (const [box, value] of [[ui.rankBox, s.r], [ui.dBox, s.d], [ui.kBox, s.k], [ui.alpha, s.alpha], [ui.target, s.target]]) {
       // the box being typed in keeps the text as typed (it is the value in use, or it is refused and told)
       if (box !== document.activeElement || box.getAttribute('aria-invalid') !== 'true') {
-        if (box !== document.activeElement || typedNumber(box.value) !== value) box.value = boxText(value);
+        if (box !== document.activeElement || typedNumber(box.value) !== value) setValue(box, boxText(value));
       }
     }
-    ui.square.checked = s.square;
-    show(ui.kRow, !s.square);
-    ui.presets.value = view.preset === null ? '' : String(view.preset);
-    ui.rule[0].setAttribute('aria-pressed', String(!s.rslora));
-    ui.rule[1].setAttribute('aria-pressed', String(s.rslora));
+    if (ui.square.checked !== s.square) ui.square.checked = s.square;
+    if (ui.kRow.hidden === s.square) show(ui.kRow, !s.square);
+    setValue(ui.presets, view.preset === null ? '' : String(view.preset));
+    attr(ui.rule[0], 'aria-pressed', !s.rslora);
+    attr(ui.rule[1], 'aria-pressed', s.rslora);
   }
 
-  /** Below the fold (charts, table, text) follows the core at most every MORE_MS while a control moves, in idle
-   * time, so that the frame after a key or a pointer move only lays out the numbers, the diagram and the bars. */
-  const MORE_MS = 120;
+  /** Below the fold (charts, table, text) follows once a control has rested MORE_MS (and at least every
+   * MORE_MAX_MS during a long drag), in idle time: the frame after a key or a pointer move only lays out the
+   * numbers, the diagram and the bars. */
+  const MORE_MS = 150, MORE_MAX_MS = 1000;
 
   function scheduleMore(app, view) {
     app.moreView = view;
-    if (app.moreTimer) return;
-    const wait = app.moreShown ? MORE_MS : 0; // the first time: right after the core's first paint
-    app.moreShown = true;
+    const now = Date.now();
+    if (!app.moreTimer) app.morePendingSince = now; // the first change the section has not shown yet
+    clearTimeout(app.moreTimer);
+    const wait = app.moreShown ? Math.max(0, Math.min(MORE_MS, app.morePendingSince + MORE_MAX_MS - now)) : 0;
+    app.moreShown = true; // the first time: right after the core's first paint
     const idle = typeof requestIdleCallback === 'function' ? (f) => requestIdleCallback(f, { timeout: 300 }) : (f) => f();
     app.moreTimer = setTimeout(() => idle(() => { app.moreTimer = 0; renderMore(app, app.moreView); }), wait);
   }
@@ -913,20 +928,19 @@
   }
 
   function drawDiagram(d, layout, s) {
-    d.svg.setAttribute('viewBox', `0 0 ${n1(layout.width)} ${n1(layout.height)}`);
-    d.svg.setAttribute('aria-label', `W (${s.d} by ${s.k}, frozen) plus B (${s.d} by ${s.r}) times A (${s.r} by ${s.k}) equals W prime`);
+    attr(d.svg, 'viewBox', `0 0 ${n1(layout.width)} ${n1(layout.height)}`);
+    attr(d.svg, 'aria-label', `W (${s.d} by ${s.k}, frozen) plus B (${s.d} by ${s.r}) times A (${s.r} by ${s.k}) equals W prime`);
     layout.rects.forEach((r, i) => {
       const rect = d.rects[i];
-      rect.setAttribute('x', n1(r.x)); rect.setAttribute('y', n1(r.y));
-      rect.setAttribute('width', n1(r.w)); rect.setAttribute('height', n1(r.h));
+      attr(rect, 'x', n1(r.x)); attr(rect, 'y', n1(r.y)); attr(rect, 'width', n1(r.w)); attr(rect, 'height', n1(r.h));
     });
     layout.labels.forEach((label, i) => {
       const text = d.labels[i];
       setText(text, label.text);
-      text.setAttribute('x', n1(label.x)); text.setAttribute('y', n1(label.y));
-      text.setAttribute('class', 'llx-' + label.cls);
-      text.setAttribute('text-anchor', label.anchor);
-      if (label.rotate) text.setAttribute('transform', `rotate(-90 ${n1(label.x)} ${n1(label.y)})`);
+      attr(text, 'x', n1(label.x)); attr(text, 'y', n1(label.y));
+      attr(text, 'class', 'llx-' + label.cls);
+      attr(text, 'text-anchor', label.anchor);
+      if (label.rotate) attr(text, 'transform', `rotate(-90 ${n1(label.x)} ${n1(label.y)})`);
     });
   }
 
@@ -949,13 +963,14 @@
   }
 
   function drawBars(b, data) {
-    b.fullFill.style.width = `${data.full * 100}%`;
-    b.loraFill.style.width = `${data.lora * 100}%`;
+    const width = (el, share) => { const w = `${share * 100}%`; if (el.style.width !== w) el.style.width = w; };
+    width(b.fullFill, data.full);
+    width(b.loraFill, data.lora);
     setText(b.fullLabel, data.full_label);
     setText(b.loraLabel, data.lora_label);
-    show(b.inset, data.inset !== null);
+    if (b.inset.hidden !== (data.inset === null)) show(b.inset, data.inset !== null);
     if (data.inset) {
-      b.insetFill.style.width = `${data.inset.lora * 100}%`;
+      width(b.insetFill, data.inset.lora);
       setText(b.insetCaption, data.inset.caption);
     }
   }
