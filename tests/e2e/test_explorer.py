@@ -180,9 +180,13 @@ def test_shared_links_reproduce_the_view(page, app_url: str, query: str, expecte
     page.goto(app_url + "/" + query)
     _wait_lora(page, expected[1])
     assert _numbers(page) == expected
-    page.wait_for_function("location.search.includes('trained=false')")  # the URL now carries every toggle
+    assert page.evaluate("location.search") == query  # the link stays as given until something changes
+    page.get_by_test_id("rank").press("ArrowRight")
+    page.get_by_test_id("rank").press("ArrowLeft")
+    page.wait_for_function("location.search.includes('trained=false')")  # then it carries every toggle
     page.reload()
     _wait_lora(page, expected[1])
+    assert _numbers(page) == expected
 
 
 @pytest.mark.parametrize(
@@ -242,6 +246,7 @@ def test_preset_box_follows_d_and_k(page, app_url: str) -> None:  # type: ignore
     _wait_lora(page, "65,536")
     presets = page.get_by_test_id("presets")
     assert presets.input_value() == "2"
+    assert not page.get_by_test_id("k-input").is_visible()  # a square layer has one dimension control
     page.get_by_test_id("d-input").fill("1000")
     _wait_lora(page, "16,000")
     assert presets.input_value() == ""  # "custom d × k", not the old label

@@ -867,7 +867,7 @@
       }
     }
     if (ui.square.checked !== s.square) ui.square.checked = s.square;
-    if (ui.kRow.hidden === s.square) show(ui.kRow, !s.square);
+    if (ui.kRow.hidden !== s.square) show(ui.kRow, !s.square);
     setValue(ui.presets, view.preset === null ? '' : String(view.preset));
     attr(ui.rule[0], 'aria-pressed', !s.rslora);
     attr(ui.rule[1], 'aria-pressed', s.rslora);
@@ -903,14 +903,16 @@
     }
   }
 
-  /** The address bar follows the state, at most every 200 ms (browsers throttle frequent replaceState). */
+  /** The address bar follows the state once it changes (the link a page was opened with stays as it was until
+   * then), at most every 200 ms: browsers throttle frequent replaceState. */
   function writeUrl(app) {
     if (app.options.history === false || typeof history === 'undefined') return;
+    if (!app.urlArmed) { app.urlArmed = true; return; } // the first render shows the link as given
     clearTimeout(app.urlTimer);
     app.urlTimer = setTimeout(() => {
       const url = location.pathname + '?' + toQuery(app.state) + (app.embed ? '&embed=1' : '');
       try { history.replaceState(history.state, '', url); } catch (error) { app.options.history = false; } // file:// may refuse
-    }, app.urlTimer === undefined ? 0 : 200);
+    }, 200);
   }
 
   // ------------------------------------------------------------------------------------ diagram
