@@ -1,5 +1,7 @@
 """Explorer responsiveness in headless Chromium, beside a bare NiceGUI page (one slider, one label) in the same run.
 
+(The Explorer now runs in the browser; bench_explorer_web.py compares it with the original p5.js MicroSim.)
+
 Measures, in the page's own clock:
   * key press on the rank slider -> lora-params number and diagram changed and painted (p50/p95 over N presses);
   * redraws of lora-params per second during a 3 s mouse drag of the rank slider;
@@ -87,7 +89,9 @@ def measure(page, url: str, presses: int) -> dict:  # type: ignore[no-untyped-de
     page.get_by_test_id("lora-params").wait_for()
     page.wait_for_timeout(500)
     page.evaluate(INSTALL)
-    track = page.get_by_test_id("rank").locator('[tabindex="0"]')
+    track = page.get_by_test_id("rank")
+    if track.evaluate("e => e.tagName") != "INPUT":  # a Quasar slider: its focusable track (the bare page)
+        track = track.locator('[tabindex="0"]')
     for _ in range(presses):
         count = page.evaluate("window.__lat.length")
         track.press("ArrowRight")

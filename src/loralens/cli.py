@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from loralens import __version__
-from loralens.commands import adapters, labs, models, serve
+from loralens.commands import adapters, export, labs, models, serve
 from loralens.errors import InvalidParameterError, LoraLensError
 
-COMMAND_MODULES = (serve, models, labs, adapters)
+COMMAND_MODULES = (serve, models, labs, adapters, export)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -58,7 +58,7 @@ def test_read_query_names_unknown_parameters_and_takes_embed() -> None:
     page = read_query(SCHEMA, {"zzz": "1", "embed": "1", "d": "64"})
     assert page.embed and page.values["d"] == 64 and "embed" not in page.values
     assert page.messages == ["URL parameter zzz: not used by this page (it reads d, k, r, alpha, rslora, square, "
-                             "target, embed); ignored"]
+                             "target, rmax, answers, trained, embed); ignored"]
 
 
 @pytest.mark.parametrize("text", ["-1", "NaN", "8.5", "", "<script>"])

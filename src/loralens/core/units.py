@@ -32,6 +32,17 @@ def percent(share: Fraction | float, digits: int = 2) -> str:
     return significant(float(share) * 100, digits) + "%"
 
 
+def share_percent(share: Fraction, digits: int = 2) -> str:
+    """An exact share as a percentage with at least ``digits`` significant digits, never rounded to '0%' or
+    '100%' unless it is exactly 0 or 1: Fraction(1, 256) -> '0.39%', 1 - Fraction(1, 2048) -> '99.95%' (3 digits)."""
+    value = float(share) * 100
+    text = significant(value, digits)
+    while digits < 17 and Fraction(text) in (0, 100) and Fraction(share) * 100 != Fraction(text):
+        digits += 1
+        text = significant(value, digits)
+    return text + "%"
+
+
 def short_count(n: float) -> str:
     """A count in K/M/B/T with 3 significant digits: 16777216 -> '16.8M', 65536 -> '65.5K', 512 -> '512'."""
     rounded = float(f"{n:.3g}")  # choose the unit after rounding: 999,999,999 is '1.00B', not '1000M'
@@ -79,4 +90,4 @@ def label_table(rows: Sequence[tuple[str, str]]) -> str:
 
 
 __all__ = ["GiB", "KiB", "MiB", "TiB", "binary_bytes", "decimal_bytes", "gib", "label_table", "percent",
-           "short_count", "significant", "text_table"]
+           "share_percent", "short_count", "significant", "text_table"]

@@ -1,57 +1,58 @@
-"""ECharts options for the Explorer's real matrices: heatmaps and singular values. Pure functions of arrays."""
+"""The Explorer's real matrices for a small layer, as JSON for the browser: W, B, A, ΔW, W′ and singular values.
+
+The browser module fetches this for d, k <= 64 once the controls rest and draws the heatmaps itself. Pure numpy
+(no NiceGUI); ``matrices_payload`` raises InvalidParameterError for a layer that is too large.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-from loralens.app.palette import COLORS, DIVERGING
+from loralens.app.explorer.view import SMALL_MATRIX_LIMIT, ExplorerState
+from loralens.core.small_layer import small_layer
+from loralens.errors import InvalidParameterError
 
-# A diverging map that does not rely on red/green: blue (negative) - white - orange (positive).
+
+def matrices_payload(state: ExplorerState) -> dict:
+    """The five matrices (row-major, rounded to 4 decimals), a shared colour limit, both spectra and captions."""
+    if state.d > SMALL_MATRIX_LIMIT or state.k > SMALL_MATRIX_LIMIT:
+        raise InvalidParameterError(f"heatmaps are drawn for d, k ≤ {SMALL_MATRIX_LIMIT}, got {state.d}×{state.k}",
+                                    where="d")
+    return _payload(state.d, state.k, state.r, state.alpha, state.rslora, state.trained)
 
 
-def heatmap_option(matrix: np.ndarray, title: str, limit: float) -> dict:
-    """A d x k heatmap (row 0 at the top) on a symmetric colour scale [-limit, limit]."""
-    rows, cols = matrix.shape
-    i, j = np.indices(matrix.shape)
-    # built with numpy (a 64 x 64 heatmap is 4,096 cells, redrawn while a slider moves)
-    data = np.stack([j.ravel(), i.ravel(), np.round(matrix.ravel(), 4)], axis=1).tolist()
-    limit = float(limit) or 1.0
+@lru_cache(maxsize=128)  # a slider moved back and forth asks for the same layers again
+def _payload(d: int, k: int, r: int, alpha: float, rslora: bool, trained: bool) -> dict:
+    layer = small_layer(d, k, r, alpha, rslora, trained=trained)
+    limit = float(max(abs(layer.w).max(), abs(layer.merged).max())) or 1.0
+    titles = (
+        (layer.w, f"W ({d}×{k}) frozen"),
+        (layer.b, f"B ({d}×{r})"),
+        (layer.a, f"A ({r}×{k})"),
+        (layer.delta, "ΔW = s·B·A"),
+        (layer.merged, "W′ = W + ΔW"),
+    )
+    scale = max(1.0, float(layer.target_singular_values[0]))
+    nonzero = int((layer.delta_singular_values > 1e-10 * scale).sum())
+    state_text = (
+        "After training, s·B·A is the best rank-r approximation of the task update ΔW* (Eckart–Young)."
+        if trained
+        else "At initialisation B = 0, so ΔW = 0 and W′ = W exactly: the model starts as the pretrained one."
+    )
     return {
-        "animation": False,
-        "title": {"text": title, "left": "center", "textStyle": {"fontSize": 12}},
-        "tooltip": {"position": "top"},
-        "grid": {"left": 4, "right": 4, "top": 24, "bottom": 4},
-        "xAxis": {"type": "category", "data": list(range(cols)), "show": False},
-        "yAxis": {"type": "category", "data": list(range(rows)), "show": False, "inverse": True},
-        "visualMap": {"show": False, "min": -limit, "max": limit, "inRange": {"color": list(DIVERGING)}},
-        "series": [{"type": "heatmap", "data": data, "progressive": 0}],
-    }
-
-
-def singular_values_option(delta_sv: np.ndarray, target_sv: np.ndarray, r: int) -> dict:
-    """Singular values of ΔW (at most r non-zero) beside those of the task update ΔW*."""
-    n = len(delta_sv)
-    return {
-        "animation": False,
-        "legend": {"top": 0, "data": ["σ of ΔW = s·B·A", "σ of task update ΔW*"]},
-        "tooltip": {"trigger": "axis"},
-        "grid": {"left": 8, "right": 12, "top": 30, "bottom": 26, "containLabel": True},
-        "xAxis": {"type": "category", "data": list(range(1, n + 1)), "name": "i", "nameLocation": "middle", "nameGap": 20},
-        "yAxis": {"type": "value", "name": "σᵢ"},
-        "series": [
-            {
-                "name": "σ of ΔW = s·B·A",
-                "type": "bar",
-                "data": [float(v) for v in delta_sv],
-                "itemStyle": {"color": COLORS["delta"]},
-                "markLine": {"symbol": "none", "label": {"formatter": f"r = {r}"}, "data": [{"xAxis": r - 1}]},
-            },
-            {
-                "name": "σ of task update ΔW*",
-                "type": "line",
-                "data": [float(v) for v in target_sv],
-                "color": "#555",
-                "lineStyle": {"type": "dashed"},
-            },
+        "matrices": [
+            {"title": title, "rows": int(m.shape[0]), "cols": int(m.shape[1]),
+             "values": np.round(m, 4).ravel().tolist()}
+            for m, title in titles
         ],
+        "limit": limit,
+        "delta_sv": [float(v) for v in layer.delta_singular_values],
+        "target_sv": [float(v) for v in layer.target_singular_values],
+        "caption": f"{state_text} Colour scale: blue negative, white 0, orange positive.",
+        "sv_caption": (
+            f"Singular values of ΔW from a float64 SVD: {nonzero} of {len(layer.delta_singular_values)} are "
+            f"non-zero (rank(B·A) ≤ r = {r}); the rest are 0 up to round-off."
+        ),
     }

@@ -1,23 +1,24 @@
-"""The Explorer's view model: page state -> every number, text, diagram and chart option the page shows.
+"""The Explorer's view model: page state -> every number and string the Explorer shows.
 
-Pure Python (no numpy, no NiceGUI), so that it can be tested without a browser and can later run inside the
-browser under Pyodide for a server-less embeddable page. Compute once, render many: ``build_view`` is the one
-call; the page only copies its fields into elements.
+Pure Python (no numpy, no NiceGUI). This is the oracle of the browser module (web/explorer.js), which computes
+and draws the Explorer in the browser: ``scripts/generate_explorer_golden.py`` writes this module's answers for a
+few hundred states into ``tests/fixtures/explorer_golden.json`` and the JS must reproduce each one exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from html import escape
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
+from urllib.parse import urlencode
 
-from loralens.app.explorer.diagram import diagram_svg
-from loralens.app.palette import COLORS
-from loralens.app.url_state import Param, read_query
+from loralens.app.explorer import charts
+from loralens.app.explorer.diagram import diagram_layout
+from loralens.app.url_state import Param, format_value, page_url, read_query, to_query
 from loralens.core.counting import MAX_DIM, LayerCount, count_layer, scaling
-from loralens.core.units import binary_bytes, percent, short_count, significant
+from loralens.core.units import binary_bytes, share_percent, short_count, significant
 
-DEFAULTS = {"d": 4096, "k": 4096, "r": 8, "alpha": 16.0, "rslora": False, "square": True, "target": 99.0}
+DEFAULTS = {"d": 4096, "k": 4096, "r": 8, "alpha": 16.0, "rslora": False, "square": True, "target": 99.0,
+            "rmax": 0, "answers": True, "trained": False}
 
 SCHEMA = (
     Param("d", int, DEFAULTS["d"], 1, MAX_DIM),
@@ -27,6 +28,9 @@ SCHEMA = (
     Param("rslora", bool, DEFAULTS["rslora"]),
     Param("square", bool, DEFAULTS["square"]),
     Param("target", float, DEFAULTS["target"], 1.0, 99.999),
+    Param("rmax", int, DEFAULTS["rmax"], 0, MAX_DIM),  # the rank slider's maximum; 0: min(d, k)
+    Param("answers", bool, DEFAULTS["answers"]),  # false: the lesson hides the largest rank for the target
+    Param("trained", bool, DEFAULTS["trained"]),  # the heatmaps at initialisation or after training
 )
 
 # Real layer shapes (out_features d, in_features k) for one-click presets.
@@ -41,12 +45,8 @@ PRESETS: tuple[tuple[str, int, int], ...] = (
     ("64²  (see the matrices)", 64, 64),
 )
 
-SMALL_MATRIX_LIMIT = 64
-
-DIAGRAM_SCALE_NOTE = (
-    "d and k to scale (aspect kept); the rank side of B and A on a log scale, log(1+r)/log(1+min(d,k)), "
-    "so thin factors stay visible and r = min(d, k) is full width."
-)  # heatmaps of the real matrices are drawn for d, k up to this
+SMALL_MATRIX_LIMIT = 64  # heatmaps of the real matrices are drawn for d, k up to this
+HIDDEN_ANSWER = "The largest rank for your target is hidden during the lesson: find it with the slider."
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,27 @@ class ExplorerState:
     rslora: bool = DEFAULTS["rslora"]
     square: bool = DEFAULTS["square"]
     target: float = DEFAULTS["target"]  # savings target in percent
+    rmax: int = DEFAULTS["rmax"]
+    answers: bool = DEFAULTS["answers"]
+    trained: bool = DEFAULTS["trained"]
 
     def as_dict(self) -> dict[str, object]:
-        return {p.name: getattr(self, p.name) for p in SCHEMA}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def rank_max(self) -> int:
+        """The largest rank the controls offer: min(d, k), or rmax when that is smaller."""
+        return rank_limit(self.d, self.k, self.rmax)
+
+
+def rank_limit(d: int, k: int, rmax: int) -> int:
+    return min(d, k) if rmax <= 0 else min(rmax, d, k)
+
+
+def rank_limit_text(d: int, k: int, rmax: int) -> str:
+    """How the rank's limit reads in a message: 'min(d, k) = 4,096' or 'rmax = 16'."""
+    limit = rank_limit(d, k, rmax)
+    return f"rmax = {limit:,}" if 0 < rmax < min(d, k) else f"min(d, k) = {limit:,}"
 
 
 def state_from_query(query: dict[str, str]) -> tuple[ExplorerState, list[str]]:
@@ -75,26 +93,39 @@ def state_from_query(query: dict[str, str]) -> tuple[ExplorerState, list[str]]:
         values["k"] = values["d"]
     elif values["square"] and "d" not in query:
         values["d"] = values["k"]
-    max_r = min(values["d"], values["k"])
+    max_r = rank_limit(values["d"], values["k"], values["rmax"])
     if values["r"] > max_r:
-        messages.append(f"URL parameter r: must be at most min(d, k) = {max_r:,}; using {max_r:,}")
+        messages.append(f"URL parameter r: must be at most {rank_limit_text(values['d'], values['k'], values['rmax'])}"
+                        f"; using {max_r:,}")
         values["r"] = max_r
     return ExplorerState(**values), messages
 
 
 def clamp_rank(state: ExplorerState) -> ExplorerState:
-    """The same state with r brought into 1..min(d, k) (after a change of d or k)."""
-    r = max(1, min(state.r, state.d, state.k))
-    return state if r == state.r else _replace(state, r=r)
+    """The same state with r brought into 1..rank_max (after a change of d, k or rmax)."""
+    r = max(1, min(state.r, state.rank_max))
+    return state if r == state.r else replace(state, r=r)
 
 
-def _replace(state: ExplorerState, **changes: object) -> ExplorerState:
-    return ExplorerState(**{**state.as_dict(), **changes})  # type: ignore[arg-type]
+def preset_index(d: int, k: int) -> int | None:
+    """The preset with this shape, or None (the preset box then reads 'custom', never a stale label)."""
+    return next((i for i, (_, pd, pk) in enumerate(PRESETS) if (pd, pk) == (d, k)), None)
+
+
+def explorer_url(state: ExplorerState, embed: bool = False) -> str:
+    """The Explorer's own link for ``state`` (what the address bar shows)."""
+    return page_url("/", to_query(SCHEMA, state.as_dict()), embed)
+
+
+def models_url(state: ExplorerState, embed: bool = False) -> str:
+    """'See it on a real model': the Models page with this rank and alpha, still embedded when embedded."""
+    query = urlencode({"model": "llama-2-7b", "r": state.r, "alpha": format_value(state.alpha)})
+    return page_url("/models", query, embed)
 
 
 @dataclass(frozen=True)
 class ExplorerView:
-    """Every number, text, SVG and chart option of the Explorer for one state."""
+    """Every number and string of the Explorer for one state (the browser module computes the same)."""
 
     state: ExplorerState
     count: LayerCount
@@ -109,21 +140,15 @@ class ExplorerView:
     formula_full: str
     formula_lora: str
     formula_merge: str
-    diagram_svg: str
-    bars_option: dict
-    growth_option: dict
-    rank_option: dict
+    diagram: dict
+    bars: dict
+    growth_d: dict
+    growth_r: dict
     example_rows: tuple[tuple[str, str, str], ...]
+    worked_example: str
     benefits: tuple[tuple[str, str], ...]
     small: bool  # the real matrices can be shown
-
-    @property
-    def numbers_html(self) -> str:
-        return numbers_html(self)
-
-    @property
-    def text_html(self) -> str:
-        return text_html(self)
+    matrices_hint: str
 
 
 def build_view(state: ExplorerState) -> ExplorerView:
@@ -133,163 +158,69 @@ def build_view(state: ExplorerState) -> ExplorerView:
     rule = f"{_num(state.alpha)}/√{state.r}" if state.rslora else f"{_num(state.alpha)}/{state.r}"
     be = count.break_even
     be_text = f"{float(be):,.1f}" if be.denominator != 1 else f"{int(be):,}"
-    warning = None
-    if not count.saves:
-        extra = count.lora - count.full
-        warning = (
-            f"r = {state.r:,} is at or past the break-even rank dk/(d+k) = {be_text}: LoRA trains "
-            f"{extra:,} more parameters than full fine-tuning ({percent(count.share)} of it). Use r < {be_text}."
-            if extra > 0
-            else f"r = {state.r:,} is exactly the break-even rank dk/(d+k) = {be_text}: LoRA trains as many "
-            f"parameters as full fine-tuning and saves nothing."
-        )
-    max_r = count.max_rank_for_target
-    target_text = f"{_num(state.target)}%"
-    if max_r >= 1:
-        max_rank_text = (
-            f"Largest rank that saves at least {target_text}: r = {max_r:,} "
-            f"({count.d + count.k:,} × {max_r:,} = {max_r * (count.d + count.k):,} parameters)."
-        )
-    else:
-        max_rank_text = f"No rank saves {target_text} on a {count.d:,}×{count.k:,} layer: even r = 1 trains {percent(Fraction(count.d + count.k, count.full))}."
+    ratio_text = share_percent(count.share)
     return ExplorerView(
         state=state,
         count=count,
         scaling=s,
         full_text=f"{count.full:,}",
         lora_text=f"{count.lora:,}",
-        ratio_text=percent(count.share),
-        savings_text=f"saves {percent(count.savings, 3)}" if count.saves else "saves nothing",
+        ratio_text=ratio_text,
+        savings_text=f"saves {share_percent(count.savings, 3)}" if count.saves else "saves nothing",
         break_even_text=be_text,
-        warning=warning,
-        max_rank_text=max_rank_text,
+        warning=_warning(state, count, be_text),
+        max_rank_text=_max_rank_text(state, count),
         formula_full=f"full: d·k = {count.d:,} × {count.k:,} = {count.full:,}",
         formula_lora=f"LoRA: r(d+k) = {count.r:,} × ({count.d:,} + {count.k:,}) = {count.lora:,}",
         formula_merge=f"W′ = W + ({rule})·B·A = W + {significant(s, 3)}·B·A",
-        diagram_svg=diagram_svg(count.d, count.k, count.r, s),
-        bars_option=bars_option(count),
-        growth_option=growth_option(count),
-        rank_option=rank_option(count),
+        diagram=diagram_layout(count.d, count.k, count.r, s),
+        bars=charts.bars(count),
+        growth_d=charts.growth_with_d(count),
+        growth_r=charts.growth_with_r(count),
         example_rows=example_rows(count),
+        worked_example=(
+            f"A {count.d:,} × {count.k:,} weight has {count.full:,} parameters. A rank-{count.r:,} LoRA trains "
+            f"B ({count.d:,} × {count.r:,}) and A ({count.r:,} × {count.k:,}): {count.lora:,} parameters, "
+            f"{ratio_text} of full fine-tuning. The seed lesson's case is d = k = 4096, r = 8: 16,777,216 against "
+            "65,536 (0.39%)."
+        ),
         benefits=benefits(count),
         small=count.d <= SMALL_MATRIX_LIMIT and count.k <= SMALL_MATRIX_LIMIT,
+        matrices_hint=(
+            f"Heatmaps of the actual values are drawn for d, k ≤ {SMALL_MATRIX_LIMIT} "
+            f"(this layer has {count.full:,} entries)."
+        ),
     )
+
+
+def _warning(state: ExplorerState, count: LayerCount, be_text: str) -> str | None:
+    """The break-even warning, or None while LoRA saves parameters."""
+    if count.saves:
+        return None
+    extra = count.lora - count.full
+    if extra > 0:
+        return (f"r = {state.r:,} is at or past the break-even rank dk/(d+k) = {be_text}: LoRA trains "
+                f"{extra:,} more parameters than full fine-tuning ({share_percent(count.share)} of it). "
+                f"Use r < {be_text}.")
+    return (f"r = {state.r:,} is exactly the break-even rank dk/(d+k) = {be_text}: LoRA trains as many "
+            f"parameters as full fine-tuning and saves nothing.")
+
+
+def _max_rank_text(state: ExplorerState, count: LayerCount) -> str:
+    """The largest rank for the savings target, or the lesson's neutral line when answers are hidden."""
+    if not state.answers:
+        return HIDDEN_ANSWER
+    max_r = count.max_rank_for_target
+    target_text = f"{_num(state.target)}%"
+    if max_r >= 1:
+        return (f"Largest rank that saves at least {target_text}: r = {max_r:,} "
+                f"({count.d + count.k:,} × {max_r:,} = {max_r * (count.d + count.k):,} parameters).")
+    even_one = share_percent(Fraction(count.d + count.k, count.full))
+    return f"No rank saves {target_text} on a {count.d:,}×{count.k:,} layer: even r = 1 trains {even_one}."
 
 
 def _num(value: float) -> str:
     return f"{value:g}"
-
-
-
-# ---------------------------------------------------------------------------------------------- charts
-
-_FULL_COLOR, _LORA_COLOR = COLORS["full"], COLORS["lora"]
-
-
-def bars_option(count: LayerCount) -> dict:
-    """Full d·k against LoRA r(d+k) on a log axis, so a 0.4% bar is still a readable bar."""
-    return {
-        "animation": False,
-        "grid": {"left": 8, "right": 96, "top": 8, "bottom": 8, "containLabel": True},
-        "xAxis": {"type": "log", "min": 1, "axisLabel": {"show": False}, "splitLine": {"show": True}},
-        "yAxis": {"type": "category", "data": ["LoRA r(d+k)", "full d·k"], "inverse": False},
-        "series": [
-            {
-                "type": "bar",
-                "data": [
-                    {"value": count.lora, "itemStyle": {"color": _LORA_COLOR}},
-                    {"value": count.full, "itemStyle": {"color": _FULL_COLOR}},
-                ],
-                "label": {"show": True, "position": "right", ":formatter": "p => p.value.toLocaleString('en-US')"},
-                "barWidth": "55%",
-            }
-        ],
-        "tooltip": {"trigger": "axis"},
-    }
-
-
-def _dims_along(count: LayerCount) -> list[int]:
-    """d values from 16 to 65,536 (powers of two) plus the current d."""
-    values = {2**e for e in range(4, 17)} | {count.d}
-    return sorted(values)
-
-
-def growth_option(count: LayerCount) -> dict:
-    """Parameters against d (k/d fixed): full grows as d², LoRA as d; the current layer marked."""
-    ratio = count.k / count.d
-    xs = _dims_along(count)
-    full = [[x, x * max(1, round(x * ratio))] for x in xs]
-    lora = [[x, count.r * (x + max(1, round(x * ratio)))] for x in xs]
-    return {
-        "animation": False,
-        "grid": {"left": 8, "right": 16, "top": 30, "bottom": 30, "containLabel": True},
-        "legend": {"top": 0, "data": ["full d·k (quadratic)", f"LoRA r={count.r} (linear)"]},
-        "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "log", "name": "d", "nameLocation": "middle", "nameGap": 22, "min": 16, "max": 65536},
-        "yAxis": {"type": "log", "axisLabel": {":formatter": "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : v >= 1e3 ? v / 1e3 + 'K' : v"}},
-        "series": [
-            {
-                "name": "full d·k (quadratic)",
-                "type": "line",
-                "data": full,
-                "color": _FULL_COLOR,
-                "showSymbol": False,
-                "markPoint": {
-                    "symbolSize": 34,
-                    "data": [{"coord": [count.d, count.full], "value": "you"}],
-                },
-            },
-            {
-                "name": f"LoRA r={count.r} (linear)",
-                "type": "line",
-                "data": lora,
-                "color": _LORA_COLOR,
-                "lineStyle": {"type": "dashed"},
-                "showSymbol": False,
-                "markPoint": {"symbolSize": 34, "data": [{"coord": [count.d, count.lora], "value": "you"}]},
-            },
-        ],
-    }
-
-
-def rank_option(count: LayerCount) -> dict:
-    """Parameters against r: LoRA's line crosses full fine-tuning at the break-even rank dk/(d+k)."""
-    m = min(count.d, count.k)
-    ranks = sorted({1, count.r, m, *[max(1, round(m * i / 40)) for i in range(41)]})
-    return {
-        "animation": False,
-        "grid": {"left": 8, "right": 16, "top": 30, "bottom": 30, "containLabel": True},
-        "legend": {"top": 0, "data": ["LoRA r(d+k)", "full d·k"]},
-        "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "value", "name": "r", "nameLocation": "middle", "nameGap": 22, "min": 1, "max": m},
-        "yAxis": {"type": "value", "axisLabel": {":formatter": "v => v >= 1e9 ? v / 1e9 + 'B' : v >= 1e6 ? v / 1e6 + 'M' : v >= 1e3 ? v / 1e3 + 'K' : v"}},
-        "series": [
-            {
-                "name": "LoRA r(d+k)",
-                "type": "line",
-                "data": [[r, r * (count.d + count.k)] for r in ranks],
-                "color": _LORA_COLOR,
-                "showSymbol": False,
-                "markPoint": {"symbolSize": 34, "data": [{"coord": [count.r, count.lora], "value": "r"}]},
-                "markLine": {
-                    "symbol": "none",
-                    "label": {"formatter": f"break-even {float(count.break_even):,.1f}"},
-                    "lineStyle": {"color": COLORS["warn"]},
-                    "data": [{"xAxis": float(count.break_even)}],
-                },
-            },
-            {
-                "name": "full d·k",
-                "type": "line",
-                "data": [[1, count.full], [m, count.full]],
-                "color": _FULL_COLOR,
-                "showSymbol": False,
-            },
-        ],
-    }
-
-
-# ---------------------------------------------------------------------------------------------- text
 
 
 def example_rows(count: LayerCount) -> tuple[tuple[str, str, str], ...]:
@@ -301,7 +232,7 @@ def example_rows(count: LayerCount) -> tuple[tuple[str, str, str], ...]:
             f"r(d + k) = {count.r:,} × ({count.d:,} + {count.k:,})",
             f"{count.lora:,} ({short_count(count.lora)})",
         ),
-        ("LoRA / full", "r(d + k) / dk", percent(count.share)),
+        ("LoRA / full", "r(d + k) / dk", share_percent(count.share)),
     )
 
 
@@ -310,7 +241,6 @@ def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
     # AdamW in mixed precision: fp32 gradient (4 B) + two fp32 moments (8 B) + fp32 master copy (4 B) per trained weight
     per_param = 16
     saved = (count.full - count.lora) * per_param
-    unmerged_share = Fraction(count.lora, count.full)
     return (
         (
             "Memory",
@@ -322,7 +252,7 @@ def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
         (
             "No inference latency",
             f"Merge once, W′ = W + ΔW: the merged layer does exactly the {count.full:,} multiply-adds per token of the "
-            f"original. Unmerged, B(Ax) adds {count.lora:,} ({percent(unmerged_share)}).",
+            f"original. Unmerged, B(Ax) adds {count.lora:,} ({share_percent(count.share)}).",
         ),
         (
             "Modular adapters",
@@ -334,48 +264,4 @@ def benefits(count: LayerCount) -> tuple[tuple[str, str], ...]:
             "B starts at zero, so ΔW = 0 and W′ = W before the first step: training starts exactly from the "
             "pretrained model and moves only inside a rank-r subspace.",
         ),
-    )
-
-
-# ---------------------------------------------------------------------------------------------- HTML blocks
-# The numbers and the text are each one HTML block rather than dozens of elements: NiceGUI re-renders its whole
-# element tree on every update, so fewer elements keep the page live while a slider moves.
-
-
-def numbers_html(view: ExplorerView) -> str:
-    """The counts, the saving or the warning, the rank for the target and the formulas."""
-    cells = "".join(
-        f'<div><div class="ll-cap">{escape(label)}</div><div class="ll-num ll-big" data-testid="{testid}">{value}</div></div>'
-        for label, testid, value in (
-            ("full fine-tuning d·k", "full-params", view.full_text),
-            ("LoRA r(d+k)", "lora-params", view.lora_text),
-            ("LoRA share", "lora-ratio", view.ratio_text),
-            ("break-even rank dk/(d+k)", "break-even", view.break_even_text),
-        )
-    )
-    warning = f'<div class="ll-warn" role="alert" data-testid="rank-warning">{escape(view.warning)}</div>' if view.warning else ""
-    formulas = "".join(f"<div>{escape(f)}</div>" for f in (view.formula_full, view.formula_lora))
-    return (
-        f'<div class="ll-numbers">{cells}</div>'
-        f'<div class="ll-strong" data-testid="savings">{escape(view.savings_text)}</div>{warning}'
-        f'<div class="ll-small" data-testid="max-rank">{escape(view.max_rank_text)}</div>'
-        f'<div class="ll-mono">{formulas}<div data-testid="formula-merge">{escape(view.formula_merge)}</div></div>'
-    )
-
-
-def text_html(view: ExplorerView) -> str:
-    """The seed page's parameter table and worked example, recomputed, and the four benefits with numbers."""
-    c = view.count
-    rows = "".join(
-        f"<tr><td>{escape(m)}</td><td>{escape(f)}</td><td class='ll-r'>{escape(v)}</td></tr>" for m, f, v in view.example_rows
-    )
-    benefits = "".join(f"<li><b>{escape(t)}.</b> {escape(x)}</li>" for t, x in view.benefits)
-    return (
-        "<div class='ll-cols'><div class='ll-col'><h3>Parameter table, for this layer</h3>"
-        f"<table class='ll-table' data-testid='param-table'><thead><tr><th>Method</th><th>Formula</th>"
-        f"<th class='ll-r'>Parameters</th></tr></thead><tbody>{rows}</tbody></table>"
-        f"<p><b>Worked example.</b> A {c.d:,} × {c.k:,} weight has {c.full:,} parameters. A rank-{c.r:,} LoRA trains "
-        f"B ({c.d:,} × {c.r:,}) and A ({c.r:,} × {c.k:,}): {c.lora:,} parameters, {view.ratio_text} of full "
-        "fine-tuning. The seed lesson's case is d = k = 4096, r = 8: 16,777,216 against 65,536 (0.39%).</p></div>"
-        f"<div class='ll-col'><h3>Benefits, with this layer's numbers</h3><ul class='ll-list'>{benefits}</ul></div></div>"
     )
