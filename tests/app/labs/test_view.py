@@ -59,3 +59,15 @@ def test_the_same_values_again_say_so_plainly(lab_results: dict) -> None:
     values, result = lab_results["merge"]
     last = view.shown("merge", values, result)
     assert view.refused(last, "merge", values, "m", None).note.endswith("last run that worked.")
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_every_control_is_wide_enough_for_its_largest_value(lab: str) -> None:
+    widths = dict(view.CONTROL_WIDTHS)
+    defaults = LABS[lab].defaults()
+    for param in LABS[lab].page_params():
+        outer = widths[view.control_width(param, defaults[param.name])]
+        for value in (param.low, param.high, defaults[param.name]):
+            digits = len(view.format_value(value))
+            assert digits * view.DIGIT_PX + view.FIELD_PADDING_PX <= outer, (param.name, value)
+    assert view.control_width(LABS[lab].param("seed")) == "w-32"  # 4294967295: ten digits

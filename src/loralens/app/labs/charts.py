@@ -102,13 +102,14 @@ def _frame(title: str, legend: Sequence[str], x_name: bool = True,
     bottom = 6 + (24 if x_name else 0) + (rows * 22 + 6 if rows else 0)
     top = 8 + title_lines * 18 + 26  # the y-axis name sits between the title and the plot
     title_option = {"text": title, "left": "center", "top": 4,
-                    "textStyle": {"fontSize": 13, "width": width - 16, "overflow": "break"}}
+                    "textStyle": {"fontSize": 13, "lineHeight": 18, "width": width - 16, "overflow": "break"}}
     return title_option, {"left": 8, "right": 12, "top": top, "bottom": bottom, "containLabel": True}
 
 
 def responsive(base: dict[str, Any], legend: Sequence[str], x_name: bool = True) -> dict[str, Any]:
     """``base`` laid out for a wide chart, with media queries that lay it out again for narrower ones."""
     title = base.get("title", {}).get("text", "")
+    # explicit line heights: zrender measures one as the width of '国', wrong where no CJK font is installed
     base["title"], base["grid"] = _frame(title, legend, x_name, WIDE_WIDTH)
     if legend:
         base["legend"] = {"bottom": 2, "left": "center", "type": "plain", "itemGap": 10, "data": list(legend)}

@@ -46,6 +46,18 @@ def lab_url(lab: str, values: Mapping[str, Any], embed: bool = False) -> str:
     return page_url("/labs", to_query(schema(lab), {**values, "lab": lab}), embed)
 
 
+#: the controls' widths (Tailwind classes, outer px): a box must hold its largest value without cutting it off
+CONTROL_WIDTHS = (("w-28", 112), ("w-32", 128), ("w-36", 144), ("w-44", 176))
+DIGIT_PX, FIELD_PADDING_PX = 9.5, 24  # a 16 px digit, and a dense outlined field's padding
+
+
+def control_width(param: LabParam, default: Any = None) -> str:
+    """The width class of a lab control that shows its longest value (the range's ends, the default) whole."""
+    longest = max(len(format_value(v)) for v in (param.low, param.high, default) if v is not None)
+    needed = longest * DIGIT_PX + FIELD_PADDING_PX
+    return next((name for name, px in CONTROL_WIDTHS if px >= needed), CONTROL_WIDTHS[-1][0])
+
+
 def number_value(kind: type, value: float | None) -> Any:
     """A control's value as the lab expects it; anything not whole stays a float so that the lab names it."""
     if value is None:
@@ -186,5 +198,5 @@ def refused(last: Shown | None, lab: str, values: Mapping[str, Any], message: st
 
 
 
-__all__ = ["CHARTS", "DEFAULT_LAB", "Refused", "Shown", "lab_url", "number_value", "parse_state", "precheck",
+__all__ = ["CHARTS", "CONTROL_WIDTHS", "DEFAULT_LAB", "Refused", "control_width", "Shown", "lab_url", "number_value", "parse_state", "precheck",
            "refused", "schema", "shown"]
