@@ -103,9 +103,8 @@ class LessonPage:
 
     def _apply(self, raw: object) -> None:
         stored = view.parse_progress(raw)
-        if stored.stored:
-            # keep what this page recorded meanwhile; the browser's copy has every other tab's
-            self.progress = view.Progress(stored.done | self.progress.done, stored.seen | self.progress.seen, True)
+        if stored.stored:  # the browser's copy is the truth: it has every tab's answers, and a reset in any tab
+            self.progress = stored
         self.render_progress()
 
     async def reset(self) -> None:
