@@ -126,8 +126,8 @@ class LessonPage:
         show_message(tag(error_label(), "url-message"), "; ".join(self.query.messages) or None)
         activity = lessons.activity(self.query.activity) if self.query.activity else None
         if activity is not None:
-            self._progress((activity,))
             self._activity(activity)
+            self._progress((activity,))
             tag(ui.link("← The whole lesson", view.lesson_href(view=self.query.view, embed=self.embed,
                                                                anchor=view.activity_anchor(activity.key))),
                 "whole-lesson").classes("text-sm")

@@ -254,16 +254,20 @@ class ProgressView:
 
     def __init__(self, activities: tuple[lessons.Activity, ...], on_reset: Callable[[], None]) -> None:
         self.activities = activities
-        keys = tuple(q.key for a in activities for q in a.questions)
-        self.keys = keys if len(activities) == 1 else lessons.PROGRESS_KEYS
-        with ui.card().classes("ll-lesson-card").props('data-testid="lessons-progress"'):
+        compact = len(activities) == 1  # one activity in an iframe: one line under it, not a card above it
+        self.keys = tuple(q.key for a in activities for q in a.questions) if compact else lessons.PROGRESS_KEYS
+        self.bar: ui.linear_progress | None = None
+        self.chips: dict[str, ui.label] = {}
+        with ui.column().classes("ll-lesson-card gap-1" if compact else "ll-lesson-card q-card q-card--bordered "
+                                 "gap-2 p-4").props('data-testid="lessons-progress"'):
             with ui.row().classes("items-center gap-3 w-full"):
-                ui.label("Your progress").classes("text-lg font-semibold")
+                ui.label("Your progress").classes("text-base font-semibold" if compact else "text-lg font-semibold")
                 self.summary = tag(ui.label("").classes("ll-num"), "progress-summary")
-            self.bar = ui.linear_progress(value=0.0, show_value=False, size="10px", color=COLORS["merged"])
-            self.bar.props('aria-label="questions answered"')
-            with ui.row().classes("gap-2 flex-wrap"):
-                self.chips = {a.key: tag(ui.label("").classes("ll-chip"), f"chip-{a.key}") for a in activities}
+            if not compact:
+                self.bar = ui.linear_progress(value=0.0, show_value=False, size="10px", color=COLORS["merged"])
+                self.bar.props('aria-label="questions answered"')
+                with ui.row().classes("gap-2 flex-wrap"):
+                    self.chips = {a.key: tag(ui.label("").classes("ll-chip"), f"chip-{a.key}") for a in activities}
             with ui.row().classes("items-center gap-2 flex-wrap"):
                 self.note = tag(ui.label("").classes("ll-muted text-xs"), "progress-note")
                 with ui.dialog() as self.dialog, ui.card():
@@ -278,9 +282,10 @@ class ProgressView:
     def render(self, progress: view.Progress) -> None:
         done = len(progress.done & set(self.keys))
         self.summary.set_text(view.progress_summary(progress, self.keys))
-        self.bar.set_value(done / len(self.keys))
+        if self.bar is not None:
+            self.bar.set_value(done / len(self.keys))
         self.note.set_text(view.storage_note(progress))
-        for activity in self.activities:
+        for activity in self.activities if self.chips else ():
             text, state = view.activity_chip(activity, progress)
             colour = {"done": COLORS["merged"], "part": COLORS["full"], "open": COLORS["frozen"]}[state]
             self.chips[activity.key].set_text(text)
