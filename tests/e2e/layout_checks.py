@@ -67,7 +67,8 @@ CLIPPED_JS = """() => {
   return found.slice(0, 12);
 }"""
 
-# Pairs of text runs (each line box of each text node) that overlap on screen by more than a sliver.
+# Pairs of text runs (each line box of each text node) that overlap on screen by more than a sliver (a quarter of
+# the line's height vertically: what two tightly set lines of one label share).
 TEXT_OVERLAP_JS = """() => {
   const runs = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -89,7 +90,9 @@ TEXT_OVERLAP_JS = """() => {
       const a = runs[i].r, b = runs[j].r;
       const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
       const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-      if (w > 2 && h > 2 && runs[i].el !== runs[j].el) {
+      // a line box is taller than its glyphs: lines set tightly (a two-line label) share a few pixels
+      const sliver = Math.max(2, 0.25 * Math.min(a.height, b.height));
+      if (w > 2 && h > sliver && runs[i].el !== runs[j].el) {
         pairs.push([runs[i].text, runs[j].text, Math.round(w), Math.round(h)]);
       }
     }
