@@ -16,7 +16,6 @@ BLUE = "#0072B2"
 VERMILLION = "#D55E00"
 PURPLE = "#CC79A7"
 GREY = "#9e9e9e"  # frozen weights: neutral, not a data colour
-DARK_GREY = "#555555"
 WINE = "#882255"  # Paul Tol's wine: dark, apart from the Okabe–Ito colours in lightness and for colour-blind readers
 
 #: role -> colour: what a colour means on every page
@@ -47,4 +46,4 @@ SEQUENTIAL = ("#f2f6fa", SKY, BLUE, "#08306b")
 VIRIDIS = ("#440154", "#21918c", "#fde725")
 HATCH = "#bdbdbd"  # the frozen W's hatching in the diagram
 
-__all__ = ["CATEGORICAL", "COLORS", "DIVERGING", "MEMORY_SERIES", "ORDERED", "SEQUENTIAL", "SERIES", "VIRIDIS"]
+__all__ = ["BLACK", "CATEGORICAL", "COLORS", "DIVERGING", "MEMORY_SERIES", "ORDERED", "SEQUENTIAL", "SERIES", "VIRIDIS"]

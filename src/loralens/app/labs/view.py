@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loralens.app.labs import charts as charts_labs
-from loralens.app.palette import COLORS, DARK_GREY
+from loralens.app.palette import BLACK, COLORS
 from loralens.app.url_state import Param, format_value, page_url, parse_query, read_query, to_query
 from loralens.core.labs import LABS
 from loralens.core.labs.params import LabParam
@@ -127,7 +127,7 @@ def _subspace_charts(result: Any) -> list[dict[str, Any]]:
                                  [("‖ΔW‖_F", [small.delta_w_fro, large.delta_w_fro], COLORS["delta"]),
                                   ("‖UᵀWV‖_F", [small.projection_fro, large.projection_fro], COLORS["a"]),
                                   ("W on random directions", [small.random_projection_fro,
-                                                              large.random_projection_fro], DARK_GREY),
+                                                              large.random_projection_fro], BLACK),
                                   ("W on its top directions", [small.w_top_projection_fro,
                                                                large.w_top_projection_fro], COLORS["full"])]),
         charts_labs.loss_curves([(f"r={result.rank}", result.loss), (f"r={result.rank_large}", result.loss_large)]),
