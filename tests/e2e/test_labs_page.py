@@ -70,3 +70,43 @@ def test_tab_switches_lab(page, app_url: str) -> None:  # type: ignore[no-untype
     page.get_by_test_id("lab-tab-subspace").click()
     page.wait_for_url("**/labs?lab=subspace*")
     page.get_by_text("Subspace — the paper's §7").wait_for()
+
+
+AXES_JS = """() => [...document.querySelectorAll('.nicegui-echart')].map((el) => {
+  const chart = getElement(el).chart;
+  const option = chart.getOption();
+  const axes = chart.getModel().getComponent('yAxis', 0).axis;
+  const bars = [];
+  option.series.forEach((s, i) => {
+    if (s.type !== 'bar' || (s.yAxisIndex || 0) !== 0) return;
+    const data = chart.getModel().getSeriesByIndex(i).getData();
+    for (let j = 0; j < data.count(); j++) bars.push(data.getItemLayout(j).y);
+  });
+  return {title: option.title[0].text, type: axes.type, min: option.yAxis[0].min, max: option.yAxis[0].max,
+          labels: axes.getViewLabels().map((l) => l.formattedLabel),
+          floor: chart.convertToPixel({yAxisIndex: 0}, option.yAxis[0].min), bars};
+})"""
+
+
+@pytest.mark.parametrize("width", [400, 1280])
+def test_log_axes_label_every_decade_and_bars_grow_from_the_floor(browser, app_url: str, width: int) -> None:  # type: ignore[no-untyped-def]
+    import math
+
+    from loralens.app.labs.charts import PLAIN_DECADES, decade_label
+
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(app_url + "/labs?lab=merge&d=64&k=64&batch=16")
+        page.get_by_text("Merged (W' = W + s·B·A)").wait_for(timeout=60_000)
+        charts = {c["title"]: c for c in page.evaluate(AXES_JS)}
+    finally:
+        context.close()
+    logs = [c for c in charts.values() if c["type"] == "log"]
+    assert {c["title"] for c in logs} == {"Training-time cost (log scale)", "Round-off (float32, log scale)"}
+    for chart in logs:
+        low, high = round(math.log10(chart["min"])), round(math.log10(chart["max"]))
+        plain = low in PLAIN_DECADES and high in PLAIN_DECADES
+        assert chart["labels"] == [decade_label(e, plain) for e in range(low, high + 1)], chart["title"]
+        assert chart["bars"] and all(abs(y - chart["floor"]) < 0.5 for y in chart["bars"]), chart["title"]
+    assert charts["Round-off (float32, log scale)"]["labels"][0].startswith("10⁻")

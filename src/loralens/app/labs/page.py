@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request
 from nicegui import background_tasks, run, ui
 
-from loralens.app.labs.view import CHARTS, lab_url, number_value, parse_state
+from loralens.app.labs.view import CHARTS, control_width, lab_url, number_value, parse_state
 from loralens.app.layout import error_label, page_frame, show_message
 from loralens.app.url_state import embed_of
 from loralens.core.labs import LABS
@@ -56,7 +56,8 @@ class LabView:
                 control = ui.number(param.label, value=value, step=1 if param.kind is int else None,
                                     on_change=lambda e, n=name: self.changed(n, e.value))
                 control.tooltip(f"{param.help} ({param.range_text()})")
-                control.classes("w-28").props(f'dense outlined data-testid="lab-{name}"').mark(f"lab-{name}")
+                control.classes(control_width(param, value)).props(
+                    f'dense outlined data-testid="lab-{name}"').mark(f"lab-{name}")
                 self.controls[name] = control
         self.error = error_label()
         self.error.mark("lab-error")
