@@ -176,9 +176,13 @@ def resolve_paths(path: str | Path) -> tuple[Path, Path]:
 def load_adapter(path: str | Path) -> Adapter:
     """Read a LoRA adapter: a PEFT folder, or its .safetensors file with adapter_config.json beside it, or a file
     of another known layout (``adapters.formats``)."""
+    from loralens.adapters.formats import load_special, read_other  # formats import this module
+
+    special = load_special(path)  # an MLX-LM folder: its adapter_config.json is not PEFT's
+    if special is not None:
+        return special  # type: ignore[return-value]
     config_path, weights_path = resolve_paths(path)
     if not config_path.is_file():
-        from loralens.adapters.formats import read_other  # formats import this module
 
         other = read_other(weights_path, SafetensorsFile.open(weights_path)) if weights_path.is_file() else None
         if other is not None:
@@ -335,6 +339,10 @@ def _as_adapter(value: object) -> Adapter:
 def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
     """{"adapter_config.json": ..., "adapter_model.safetensors": ...} (for downloads)."""
     adapter = _as_adapter(resized_or_adapter)
+    if adapter.format != "peft":  # written in the layout it was read from
+        from loralens.adapters.formats import output_bytes
+
+        return output_bytes(adapter)
     metadata = dict(adapter.metadata) or {"format": "pt"}
     return {CONFIG_NAME: config_bytes(adapter.config), WEIGHTS_NAME: to_bytes(adapter_tensors(adapter), metadata)}
 
@@ -342,6 +350,10 @@ def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
 def write_adapter(resized_or_adapter: object, out_dir: str | Path, *, force: bool = False) -> Path:
     """Write the adapter folder atomically (temporary folder, renamed when complete). Returns the folder."""
     adapter = _as_adapter(resized_or_adapter)
+    if adapter.format != "peft":  # written in the layout it was read from
+        from loralens.adapters.formats import write_other
+
+        return write_other(adapter, out_dir, force=force)
     inputs = [adapter.path] if adapter.path is not None else []
     with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:
         (temp / CONFIG_NAME).write_bytes(config_bytes(adapter.config))
