@@ -11,41 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from adapter_helpers import FIXTURES, truncated
+from formats_helpers import kohya_file, mlx_folder, rand
 from safetensors.numpy import save_file
 
 from loralens.adapters import inspect_adapter, load_adapter, resize_adapter, write_adapter
 from loralens.adapters.formats import load_any
 from loralens.errors import AdapterError, InvalidParameterError
-
-RNG = np.random.default_rng(0)
-
-
-def rand(*shape: int, dtype: type = np.float32) -> np.ndarray:
-    return RNG.standard_normal(shape).astype(dtype)
-
-
-def kohya_file(path: Path) -> dict[str, np.ndarray]:
-    t = {
-        # linear, alpha 4 at rank 8
-        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": rand(8, 32),
-        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight": rand(32, 8),
-        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha": np.array(4.0, dtype=np.float16),
-        # linear without alpha: alpha = r
-        "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": rand(4, 16),
-        "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight": rand(24, 4),
-        # conv 3x3 with alpha 0 (kohya: alpha = r)
-        "lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight": rand(4, 6, 3, 3),
-        "lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight": rand(10, 4, 1, 1),
-        "lora_unet_down_blocks_0_resnets_0_conv1.alpha": np.array(0.0, dtype=np.float32),
-        # LyCORIS LoCon Tucker: 1x1 down, 3x3 mid
-        "lora_unet_up_blocks_0_resnets_0_conv2.lora_down.weight": rand(4, 6, 1, 1),
-        "lora_unet_up_blocks_0_resnets_0_conv2.lora_mid.weight": rand(4, 4, 3, 3),
-        "lora_unet_up_blocks_0_resnets_0_conv2.lora_up.weight": rand(10, 4, 1, 1),
-        "lora_unet_up_blocks_0_resnets_0_conv2.alpha": np.array(2.0, dtype=np.float32),
-    }
-    save_file(t, str(path), metadata={"ss_network_dim": "8", "ss_network_alpha": "4.0", "ss_output_name": "x"})
-    return t
-
 
 def test_kohya_delta_weights_follow_kohya_s_merge(tmp_path: Path) -> None:
     t = kohya_file(tmp_path / "lora.safetensors")
@@ -168,19 +139,6 @@ def test_diffusers_legacy_attention_processor_names(tmp_path: Path) -> None:
                "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_linear_layer.up.weight": rand(8, 2)},
               str(te))
     assert [m.name for m in load_adapter(te).modules] == ["text_encoder.text_model.encoder.layers.0.self_attn.q_proj"]
-
-
-def mlx_folder(folder: Path, scale: float = 20.0, extra: dict | None = None) -> dict[str, np.ndarray]:
-    folder.mkdir()
-    t = {"model.layers.0.self_attn.q_proj.lora_a": rand(16, 4), "model.layers.0.self_attn.q_proj.lora_b": rand(4, 8),
-         "model.layers.1.self_attn.v_proj.lora_a": rand(16, 4), "model.layers.1.self_attn.v_proj.lora_b": rand(4, 6)}
-    t.update(extra or {})
-    save_file(t, str(folder / "adapters.safetensors"))
-    config = {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": {"rank": 4, "scale": scale,
-                                                                             "dropout": 0.0}}
-    (folder / "adapter_config.json").write_text(json.dumps(config))
-    (folder / "0000100_adapters.safetensors").write_bytes((folder / "adapters.safetensors").read_bytes())
-    return t
 
 
 def test_mlx_factors_are_transposed_and_scale_is_the_scaling(tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""``loralens convert``, ``combine`` and ``extract``: LoRA adapters across layouts, merged together, or made from
+a fine-tuned model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from loralens.adapters import write_adapter
+from loralens.adapters.formats import describe, load_any
+from loralens.adapters.formats.output import check_output_path
+from loralens.core.units import text_table
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, allow_nan=False)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("convert", help="convert a LoRA between PEFT, kohya and diffusers layouts",
+                              description="Copy the LoRA factors into another layout, alpha and r unchanged "
+                              "(ΔW identical); lists every module mapped and anything dropped.")
+    p.add_argument("path", metavar="IN", help="adapter: PEFT folder, kohya/diffusers .safetensors, MLX-LM folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder, or a .safetensors file for --to kohya / diffusers")
+    p.add_argument("--to", required=True, choices=["peft", "kohya", "diffusers"], help="target layout")
+    p.add_argument("--component", metavar="NAME", help="pipeline component: which one to keep for --to peft "
+                   "(unet, text_encoder, ...), or where to put a PEFT/MLX adapter for --to kohya / diffusers")
+    p.add_argument("--drop-unsupported", action="store_true",
+                   help="leave out (and list) what the target layout cannot hold instead of refusing")
+    p.add_argument("--alpha", type=float, metavar="A", help="lora_alpha of PEFT weights without adapter_config.json")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> str:
+    from loralens.adapters.convert import convert
+
+    adapter = load_any(args.path, alpha=args.alpha)
+    inputs = [adapter.path] if adapter.path else []
+    check_output_path(args.output, args.to, force=args.force, inputs=inputs)
+    converted = convert(adapter, args.to, component=args.component, drop_unsupported=args.drop_unsupported)
+    write_adapter(converted.adapter, args.output, force=args.force)
+    report = converted.report
+    if args.json:
+        return _dumps({"out": args.output, "source_note": describe(adapter), **report.to_json()})
+    lines = [f"wrote {args.output} ({report.source_format} -> {report.target_format}): {len(report.mapped)} modules, "
+             f"{report.tensors_written} tensors, {report.renamed} modules renamed, {len(report.dropped)} dropped",
+             f"read as       {describe(adapter)}", ""]
+    rows = [[a, b] for a, b in report.mapped]
+    lines.append(text_table(["module in", "module out"], rows))
+    if report.dropped:
+        lines += ["", "dropped:"] + [f"  {name}: {why}" for name, why in report.dropped]
+    return "\n".join(lines)
