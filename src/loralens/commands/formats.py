@@ -34,6 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run_convert)
 
+    p = subparsers.add_parser("combine", help="combine PEFT adapters as PEFT's add_weighted_adapter does",
+                              description="Weighted combination of LoRA adapters (linear, cat or svd, PEFT's "
+                              "semantics) computed from the factors; writes a PEFT adapter.")
+    p.add_argument("paths", nargs="+", metavar="ADAPTER", help="PEFT adapter folders (two or more)")
+    p.add_argument("--weights", required=True, type=float, nargs="+", metavar="W", help="one weight per adapter")
+    p.add_argument("--method", choices=["linear", "cat", "svd"], default="svd", help="combination (default svd)")
+    p.add_argument("--rank", type=int, metavar="N", help="rank of the svd result (default: the largest r)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="new adapter folder (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_combine)
+
 
 def run_convert(args: argparse.Namespace) -> str:
     from loralens.adapters.convert import convert
@@ -53,4 +65,22 @@ def run_convert(args: argparse.Namespace) -> str:
     lines.append(text_table(["module in", "module out"], rows))
     if report.dropped:
         lines += ["", "dropped:"] + [f"  {name}: {why}" for name, why in report.dropped]
+    return "\n".join(lines)
+
+
+def run_combine(args: argparse.Namespace) -> str:
+    from loralens.adapters.combine import combine_adapters
+
+    adapters = [load_any(path) for path in args.paths]
+    inputs = [a.path for a in adapters if a.path]
+    check_output_path(args.output, "peft", force=args.force, inputs=inputs)
+    combined = combine_adapters(adapters, args.weights, method=args.method, rank=args.rank)
+    write_adapter(combined.adapter, args.output, force=args.force)
+    if args.json:
+        return _dumps({"out": args.output, **combined.to_json()})
+    lines = [f"wrote {args.output}: {combined.method} of {len(adapters)} adapters, r = lora_alpha = {combined.rank}, "
+             f"{len(combined.modules)} modules", ""]
+    rows = [[m.name, str(m.adapters), str(m.r), "-" if m.energy_kept is None else f"{m.energy_kept:.6f}"]
+            for m in combined.modules]
+    lines.append(text_table(["module", "adapters", "r", "energy kept"], rows, right={1, 2, 3}))
     return "\n".join(lines)
