@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from adapter_helpers import FIXTURES
 from safetensors.numpy import save_file
+
+from loralens.adapters.safetensors_io import load_arrays, save_arrays
 
 RNG = np.random.default_rng(0)
 
@@ -49,3 +52,22 @@ def mlx_folder(folder: Path, scale: float = 20.0, extra: dict | None = None) -> 
     (folder / "adapter_config.json").write_text(json.dumps(config))
     (folder / "0000100_adapters.safetensors").write_bytes((folder / "adapters.safetensors").read_bytes())
     return t
+
+
+BASE = FIXTURES / "base_llama" / "model.safetensors"
+
+
+def tuned_model(tmp_path: Path, norm: bool = False) -> Path:
+    weights = load_arrays(BASE)
+    rng = np.random.default_rng(1)
+    for key, w in weights.items():
+        if key.endswith(("q_proj.weight", "down_proj.weight")):
+            low = rng.standard_normal((w.shape[0], 3)) @ rng.standard_normal((3, w.shape[1]))
+            weights[key] = (w + 0.01 * low + 1e-4 * rng.standard_normal(w.shape)).astype(w.dtype)
+    if norm:
+        weights["model.norm.weight"] = weights["model.norm.weight"] + 1
+    out = tmp_path / "tuned"
+    out.mkdir()
+    save_arrays(out / "model.safetensors", weights)
+    (out / "config.json").write_bytes((FIXTURES / "base_llama" / "config.json").read_bytes())
+    return out

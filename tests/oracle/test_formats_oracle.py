@@ -101,3 +101,26 @@ def test_bare_weights_load_in_peft_as_peft_s_default_alpha(tmp_path: Path) -> No
     for layer in loaded.base_model.model.modules():
         if isinstance(layer, LoraLayer) and "x" in layer.lora_A:
             assert layer.lora_alpha["x"] == 8
+
+
+@pytest.mark.oracle
+def test_extracted_adapter_loads_in_peft_and_merges_back_to_tuned(tmp_path: Path) -> None:
+    from formats_helpers import BASE, tuned_model
+
+    from loralens.adapters.extract import extract_lora
+
+    tuned = tuned_model(tmp_path)
+    result = extract_lora(BASE, tuned, rank=3)
+    out = write_adapter(result.adapter, tmp_path / "lora")
+    model = PeftModel.from_pretrained(base(), out, adapter_name="x")
+    ours = {m.name: m for m in result.adapter.modules}
+    for name, delta in peft_deltas(model, "x").items():
+        np.testing.assert_allclose(delta, ours[name].delta_weight(), atol=1e-6)
+    merged = model.merge_and_unload().state_dict()
+    target = AutoModelForCausalLM.from_pretrained(tuned, dtype=torch.float32).state_dict()
+    start = base().state_dict()
+    for report in result.modules:
+        key = report.name + ".weight"
+        d = (target[key] - start[key]).double()
+        err = float(torch.linalg.norm(merged[key].double() - target[key].double()) / torch.linalg.norm(d))
+        assert err == pytest.approx(report.error, rel=1e-2, abs=1e-5), key

@@ -46,6 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run_combine)
 
+    p = subparsers.add_parser("extract", help="extract a LoRA from a fine-tuned model (best rank-N of tuned - base)",
+                              description="Per 2-D weight, the best rank-N (or energy-F) approximation of "
+                              "tuned - base, one weight at a time; writes a PEFT adapter and reports the error.")
+    p.add_argument("--base", required=True, metavar="BASE", help="base model folder or .safetensors")
+    p.add_argument("--tuned", required=True, metavar="TUNED", help="fine-tuned model folder or .safetensors")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--rank", type=int, metavar="N", help="rank of every module")
+    how.add_argument("--energy", type=float, metavar="F", help="per module, the smallest rank keeping this "
+                     "fraction of ‖tuned - base‖²_F")
+    p.add_argument("--exact", action="store_true", help="full SVD for every module (no randomized SVD)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="new adapter folder (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_extract)
+
 
 def run_convert(args: argparse.Namespace) -> str:
     from loralens.adapters.convert import convert
@@ -83,4 +98,25 @@ def run_combine(args: argparse.Namespace) -> str:
     rows = [[m.name, str(m.adapters), str(m.r), "-" if m.energy_kept is None else f"{m.energy_kept:.6f}"]
             for m in combined.modules]
     lines.append(text_table(["module", "adapters", "r", "energy kept"], rows, right={1, 2, 3}))
+    return "\n".join(lines)
+
+
+def run_extract(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from loralens.adapters.extract import extract_lora
+
+    check_output_path(args.output, "peft", force=args.force, inputs=[Path(args.base), Path(args.tuned)])
+    result = extract_lora(args.base, args.tuned, rank=args.rank, energy=args.energy, exact=args.exact)
+    write_adapter(result.adapter, args.output, force=args.force)
+    if args.json:
+        return _dumps({"out": args.output, **result.to_json()})
+    lines = [f"wrote {args.output}: {len(result.modules)} modules extracted, {result.unchanged} tensors unchanged, "
+             f"{len(result.skipped)} changed tensors not extracted", ""]
+    rows = [[m.name, f"{m.shape[0]}x{m.shape[1]}", str(m.r), m.method, f"{m.energy_kept:.6f}", f"{m.error:.4g}",
+             "-" if m.optimal_error is None else f"{m.optimal_error:.4g}"] for m in result.modules]
+    lines.append(text_table(["module", "out x in", "r", "svd", "energy kept", "rel. error", "optimal"], rows,
+                            right={2, 4, 5, 6}))
+    if result.skipped:
+        lines += ["", "not extracted:"] + [f"  {name}: {why}" for name, why in result.skipped]
     return "\n".join(lines)
