@@ -48,6 +48,20 @@ def read_other(weights: Path, file: SafetensorsFile, *, alpha: float | None = No
     return None
 
 
+def read_single_file_bytes(data: bytes, name: str) -> Any:
+    """A kohya or diffusers file given as bytes (an upload): these need no config. None for any other layout
+    (PEFT weights wait for their adapter_config.json). AdapterError names an unsupported layout."""
+    from loralens.adapters.formats import diffusers, kohya, unsupported
+
+    file = SafetensorsFile.from_bytes(data, name)
+    unsupported.refuse_unsupported(file)
+    stem = Path(name).stem
+    if kohya.is_kohya(file.keys()):
+        return kohya.read_kohya(file, None, stem)
+    fmt = diffusers.detect(file.keys())
+    return diffusers.read_diffusers(file, None, stem, fmt) if fmt is not None else None
+
+
 def _no_alpha(alpha: float | None, fmt: str) -> None:
     if alpha is not None:
         raise InvalidParameterError(f"applies only to PEFT weights without adapter_config.json; a {fmt} file "
@@ -146,4 +160,4 @@ def metadata_of(adapter: Any) -> Mapping[str, str]:
 
 
 __all__ = ["FORMATS", "describe", "load_any", "load_special", "output_bytes", "output_files", "read_other",
-           "write_other"]
+           "read_single_file_bytes", "write_other"]
