@@ -190,3 +190,15 @@ def test_bare_peft_weights_default_alpha_and_alpha_option(tmp_path: Path) -> Non
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["lora_alpha"] == real.config["lora_alpha"] and not any(k.startswith("_") for k in config)
     assert load_adapter(out).format == "peft"
+
+
+def test_unknown_prefixes_and_diffusers_dora_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "comfy.safetensors"
+    save_file({"diffusion_model.x.lora_A.weight": rand(2, 4), "diffusion_model.x.lora_B.weight": rand(4, 2)},
+              str(path))
+    with pytest.raises(AdapterError, match="lora_A/lora_B under 'diffusion_model.', a prefix loralens does not know"):
+        load_adapter(path)
+    save_file({"unet.x.lora_A.weight": rand(2, 4), "unet.x.lora_B.weight": rand(4, 2),
+               "unet.x.lora_magnitude_vector": rand(4)}, str(path))
+    with pytest.raises(AdapterError, match="this is a DoRA file in the diffusers layout"):
+        load_adapter(path)

@@ -45,6 +45,13 @@ def read_other(weights: Path, file: SafetensorsFile, *, alpha: float | None = No
         return diffusers.read_diffusers(file, weights, name, fmt)
     if peft_weights.is_peft_weights(keys):
         return peft_weights.read_peft_weights(file, weights, name, alpha)
+    for key in keys:
+        if key.endswith((".lora_A.weight", ".lora_B.weight")):  # PEFT-style factors under a prefix nobody writes
+            head = key.split(".", 1)[0]
+            raise AdapterError(
+                f"lora_A/lora_B under {head + '.'!r}, a prefix loralens does not know (PEFT weights start with "
+                f"'base_model.model.', diffusers files with {', '.join(c + '.' for c in diffusers.COMPONENTS)})",
+                where=file.where(key))
     return None
 
 

@@ -38,5 +38,7 @@ def refuse_unsupported(file: SafetensorsFile) -> None:
         for marker, what in MARKERS:
             if marker in key:
                 raise AdapterError(f"this is {what}; {ONLY}", where=file.where(key))
+        if ".lora_magnitude_vector" in key and not key.startswith("base_model.model."):
+            raise AdapterError(f"this is a DoRA file in the diffusers layout; {ONLY}", where=file.where(key))
         if key.endswith(".diff") and "lora" not in key:
             raise AdapterError(f"this is a LyCORIS full (diff) file; {ONLY}", where=file.where(key))
