@@ -68,3 +68,12 @@ def test_combine_and_extract(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and "4 modules extracted" in out
     extracted = load_adapter(tmp_path / "e")
     assert extracted.config["r"] == 3 and np.isfinite(extracted.modules[0].a).all()
+
+
+def test_export_gguf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "export", "gguf", FIXTURES / "plain", "--base-config",
+                       FIXTURES / "base_llama" / "config.json", "-o", tmp_path / "a.gguf")
+    assert code == 0 and "llama.cpp LoRA for llama, alpha 8" in out and (tmp_path / "a.gguf").is_file()
+    code, _, err = run(capsys, "export", "gguf", FIXTURES / "patterns", "--base-config",
+                       FIXTURES / "base_llama" / "config.json", "-o", tmp_path / "b.gguf")
+    assert code == 1 and err.count("\n") == 1 and "embeddings or lm_head" in err

@@ -120,3 +120,26 @@ def run_extract(args: argparse.Namespace) -> str:
     if result.skipped:
         lines += ["", "not extracted:"] + [f"  {name}: {why}" for name, why in result.skipped]
     return "\n".join(lines)
+
+
+def register_export_gguf(kinds: argparse._SubParsersAction) -> None:
+    """``loralens export gguf`` (called by commands/export.py, which owns ``export``)."""
+    p = kinds.add_parser("gguf", help="a PEFT LoRA adapter as a llama.cpp LoRA GGUF (needs loralens[gguf])",
+                         description="Write a PEFT LoRA adapter as llama.cpp's LoRA GGUF, tensor names mapped as "
+                         "llama.cpp's convert_lora_to_gguf.py maps them.")
+    p.add_argument("path", metavar="ADAPTER", help="PEFT adapter folder")
+    p.add_argument("--base-config", required=True, metavar="CONFIG", help="the base model's config.json")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the .gguf file to write")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_export_gguf)
+
+
+def run_export_gguf(args: argparse.Namespace) -> str:
+    from loralens.adapters.gguf_export import export_gguf
+
+    written = export_gguf(load_any(args.path), args.base_config, args.output, force=args.force)
+    if args.json:
+        return _dumps(written)
+    return (f"wrote {written['out']}: llama.cpp LoRA for {written['architecture']}, alpha {written['alpha']:g}, "
+            f"{len(written['tensors'])} tensors")
