@@ -37,3 +37,19 @@ async def test_lycoris_upload_is_named_and_peft_weights_wait(user: User, tmp_pat
     await user.should_see("this is a LyCORIS LoHa file; loralens reads LoRA factors only", retries=300)
     await upload(user, "adapter_model.safetensors", (sample_path() / "adapter_model.safetensors").read_bytes())
     await user.should_see("now add adapter_config.json", retries=300)
+
+
+def test_resized_download_keeps_the_kohya_layout(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from loralens.adapters import load_adapter
+    from loralens.app.inspector.page import resized_zip
+
+    kohya_file(tmp_path / "lora.safetensors")
+    data = resized_zip(load_adapter(tmp_path / "lora.safetensors"), 2, None)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["lora.safetensors"]
+        (tmp_path / "out.safetensors").write_bytes(archive.read("lora.safetensors"))
+    back = load_adapter(tmp_path / "out.safetensors")
+    assert back.format == "kohya" and {m.r for m in back.modules} == {2}
