@@ -1,7 +1,7 @@
 """Extract a LoRA from a fine-tuned model: per linear weight, the best rank-N approximation of D = tuned − base.
 
-One weight at a time, shard by shard (tensors are memory-mapped; the process holds D and its factors, a few copies
-of one matrix). The SVD is a randomized range finder (Halko, Martinsson & Tropp 2011: oversampling 8, power
+One weight at a time, shard by shard, with plain file reads (not the memory map, whose touched pages would stay in
+the process's RSS): the process holds D and its factors, a few copies of one matrix. The SVD is a randomized range finder (Halko, Martinsson & Tropp 2011: oversampling 8, power
 iterations with re-orthonormalisation) run until the captured energy Σ_{i≤N} ŝ_i² changes by less than 1e-7
 (relative) between two iterations — "exact enough" — else the exact LAPACK SVD. Either way the error written in the
 report is exact: for the written D_N = U_N U_Nᵀ D, ‖D − D_N‖²_F = ‖D‖²_F − Σ_{i≤N} ŝ_i². Eckart–Young's optimum

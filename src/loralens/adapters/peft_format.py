@@ -200,6 +200,10 @@ def load_adapter(path: str | Path) -> Adapter:
 
 def load_adapter_from_bytes(config_json: bytes, safetensors: bytes, name: str = "upload") -> Adapter:
     """The same, from the bytes of the two files (for uploads)."""
+    from loralens.adapters.formats.mlx import is_mlx_config, read_mlx  # an MLX-LM adapter's two files
+
+    if is_mlx_config(config_json[: MAX_CONFIG_BYTES + 1]):
+        return read_mlx(config_json, f"{name}/{CONFIG_NAME}", SafetensorsFile.from_bytes(safetensors, name), None, name)
     config, spec = parse_config(config_json, f"{name}/{CONFIG_NAME}")
     file = SafetensorsFile.from_bytes(safetensors, f"{name}/{WEIGHTS_NAME}")
     return _build(config, spec, file, name=name, path=None)
