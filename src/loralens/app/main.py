@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import secrets
 import socket
 
@@ -23,7 +24,7 @@ def register_pages() -> None:
 
 
 def check_address(host: str, port: int | None) -> int:
-    """The port to serve on (a free one when ``port`` is None), or LoraLensError naming what cannot be listened on."""
+    """The port to serve on (a free one when ``port`` is 0 or None), or LoraLensError naming what cannot be listened on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -32,7 +33,9 @@ def check_address(host: str, port: int | None) -> int:
             return int(sock.getsockname()[1])
     except (OSError, OverflowError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise LoraLensError(f"cannot listen on {host}:{port or 'any port'}: {reason}", where="serve") from None
+        if isinstance(error, OSError) and error.errno == errno.EADDRINUSE and port:
+            reason += " (is loralens already running there? --port N picks another port, --port 0 a free one)"
+        raise LoraLensError(f"cannot listen on {host}:{port or 'a free port'}: {reason}", where="serve") from None
 
 
 def run_app(host: str = "127.0.0.1", port: int | None = None, show: bool = True) -> None:
