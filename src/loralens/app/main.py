@@ -8,7 +8,7 @@ import socket
 
 from nicegui import ui
 
-from loralens.app import settings
+from loralens.app import settings, storage_shim
 from loralens.app.site import PAGES
 from loralens.errors import LoraLensError
 
@@ -19,6 +19,7 @@ _PAGE_MODULES = tuple(page.module() for page in PAGES)
 
 def register_pages() -> None:
     """Register every page route. Called once per app (and again by each test that resets NiceGUI)."""
+    storage_shim.install()
     for module in _PAGE_MODULES:
         module.register()
 
