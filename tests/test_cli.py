@@ -64,7 +64,9 @@ def test_port_in_use_is_one_line_not_a_traceback(capsys) -> None:  # type: ignor
 
 def test_serves_on_a_fixed_default_port_so_links_survive_a_restart(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Two starts without --port listen on the same documented port; --port 0 asks for a free one."""
-    import loralens.app.main as app_main
+    import importlib
+
+    app_main = importlib.import_module("loralens.app.main")  # as serve imports it (NiceGUI's fixture may drop it)
 
     seen: list[int | None] = []
     monkeypatch.setattr(app_main, "run_app", lambda host, port, show: seen.append(port))
