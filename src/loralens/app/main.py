@@ -9,7 +9,7 @@ from typing import Any
 
 from nicegui import app, core, ui
 
-from loralens.app import settings
+from loralens.app import sessions, settings
 from loralens.app.security import BODY_ALLOWANCE, TOKEN_PARAM, Guard, netloc
 from loralens.app.site import PAGES
 from loralens.errors import LoraLensError
@@ -23,6 +23,7 @@ _PAGE_MODULES = tuple(page.module() for page in PAGES)
 
 def register_pages() -> None:
     """Register every page route. Called once per app (and again by each test that resets NiceGUI)."""
+    sessions.install()
     for module in _PAGE_MODULES:
         module.register()
 

@@ -34,7 +34,7 @@ from loralens.adapters import (
 )
 from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
-from loralens.app import security, settings
+from loralens.app import security, sessions, settings
 from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.url_state import Param, format_value, page_url, read_query
 from loralens.core.validation import check_float, check_int
@@ -124,6 +124,12 @@ class InspectorPage:
         self.pending: dict[str, tuple[str, bytes]] = {}
         self.generation = 0  # counts opens; only the latest one's result is shown
         self.limit = settings.current.upload_limit_bytes
+
+    def release(self) -> None:
+        """Drop the adapter, the pending upload bytes and the shown report when the session ends."""
+        self.generation += 1  # a read still running is discarded when it returns
+        self.loaded = None
+        self.pending.clear()
 
     # ---- building
 
@@ -517,6 +523,7 @@ def register() -> None:
         values, messages, embed = query.values, query.messages, query.embed
         with page_frame("Inspector", embed):
             view = InspectorPage(values, embed, security.disk_refusal(request.cookies))
+            sessions.on_end(view.release)
             view.build(messages)
             view.busy_text.set_text("Reading the adapter…")
             view.busy.set_visibility(True)
