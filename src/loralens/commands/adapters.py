@@ -123,4 +123,4 @@ def run_merge(args: argparse.Namespace) -> str:
         return _dumps(report.to_json())
     return (f"wrote {args.output}: {len(report.merged)} weights merged, {report.tensors} tensors in "
             f"{len(report.shards)} shard(s), {decimal_bytes(report.bytes_written)}"
-            + (f"\nnot merged (not LoRA factors): {', '.join(report.skipped)}" if report.skipped else ""))
+            + (f"\nreplaced by the adapter's saved copies: {', '.join(report.replaced)}" if report.replaced else ""))
