@@ -123,8 +123,7 @@ def _fro(x: np.ndarray) -> float:
 
 
 def inspect_module(module: AdapterModule) -> ModuleReport:
-    finite = bool(np.isfinite(module.a).all() and np.isfinite(module.b).all()
-                  and (module.magnitude is None or np.isfinite(module.magnitude).all()))
+    finite = module.finite  # no NaN/Inf, and ΔW far inside float64 (no LAPACK call on an overflow)
     r = module.a.shape[0]
     if finite:
         s = singular_values(module.b, module.a, module.scaling)  # (r,) via the r x r core
@@ -160,7 +159,8 @@ def inspect_module(module: AdapterModule) -> ModuleReport:
 
 def _nonfinite_tensors(module: AdapterModule) -> list[str]:
     arrays = [module.a, module.b] + ([module.magnitude] if module.magnitude is not None else [])
-    return [name for name, array in zip(module.tensor_names, arrays, strict=False) if not np.isfinite(array).all()]
+    bad = [name for name, array in zip(module.tensor_names, arrays, strict=False) if not np.isfinite(array).all()]
+    return bad or [f"{module.name} (scaling x |B| x |A| overflows)"]
 
 
 def inspect_adapter(adapter: Adapter) -> AdapterReport:

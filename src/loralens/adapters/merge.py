@@ -161,6 +161,9 @@ def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out
     for module in adapter.modules:
         if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
             raise AdapterError("holds NaN or Inf values; refusing to merge", where=module.tensor_names[0])
+        if not module.finite:
+            raise AdapterError(f"ΔW = scaling ({module.scaling:.3g}) x B A overflows; refusing to merge",
+                               where=module.tensor_names[0])
     for name, data in adapter.other_tensors.items():
         if data.dtype in FLOAT_DTYPES and not np.isfinite(decode(data, np.float64)).all():
             raise AdapterError("holds NaN or Inf values; refusing to merge", where=name)
@@ -220,7 +223,7 @@ def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path)
                     left -= len(piece)
             elif not target.streamable:
                 old = read_whole(file, info.name)
-                with single_threaded_blas():
+                with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
                     new = apply_plan(target, old, info.dtype, merged_rows)
                 check_finite(new, old, info.dtype, file.where(info.name))
                 stream.write(memoryview(encode(new, info.dtype).data))
@@ -235,10 +238,11 @@ def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path)
                     data = source.read(count * cols * stored.itemsize)
                     bits = np.frombuffer(data, dtype=stored).reshape(count, cols)
                     values = bf16_bits_to_float32(bits) if info.dtype == "BF16" else bits
-                    with single_threaded_blas():
+                    with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
                         merged = merged_rows(module, values, row, info.dtype)
-                    encoded = encode(merged, info.dtype)
-                    check_finite(round_to(merged, info.dtype), values, info.dtype, file.where(info.name))
+                        encoded = encode(merged, info.dtype)
+                        rounded = merged if info.dtype in ("F32", "F64") else round_to(merged, info.dtype)
+                    check_finite(rounded, values, info.dtype, file.where(info.name))
                     stream.write(memoryview(encoded.data))
             total += info.nbytes
     return total

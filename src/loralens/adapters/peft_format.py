@@ -15,6 +15,7 @@ tuners/lora/layer.py ``update_layer``):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +41,13 @@ _SUFFIXES = {
     ".lora_magnitude_vector": ("magnitude", None),
     ".lora_magnitude_vector.weight": ("magnitude", None),  # older PEFT versions
 }
+MAX_DELTA = 1e150  # largest ‖ΔW‖_F bound handled: its σ² stays finite in float64
 DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+
+
+def _fro(x: np.ndarray) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.sqrt(np.sum(np.square(x, dtype=np.float64))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +79,17 @@ class AdapterModule:
     def parameters(self) -> int:
         """Trainable numbers of this module in the file: A, B and the DoRA magnitude."""
         return self.a.size + self.b.size + (self.magnitude.size if self.magnitude is not None else 0)
+
+    @property
+    def finite(self) -> bool:
+        """A, B (and the magnitude) hold no NaN/Inf, the scaling is finite, and ΔW = s·B A stays far inside float64
+        (‖ΔW‖_F ≤ |s|·‖B‖_F·‖A‖_F ≤ MAX_DELTA, so σ² and every LAPACK call on it are finite)."""
+        arrays = [self.a, self.b] + ([self.magnitude] if self.magnitude is not None else [])
+        if not (math.isfinite(self.scaling) and all(np.isfinite(x).all() for x in arrays)):
+            return False
+        with np.errstate(over="ignore"):
+            bound = abs(self.scaling) * _fro(self.b) * _fro(self.a)
+        return bool(bound <= MAX_DELTA)
 
     def delta_weight(self) -> np.ndarray:
         """ΔW = scaling · B A as (out, in) float64 (the orientation of nn.Linear's weight)."""

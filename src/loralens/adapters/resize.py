@@ -10,6 +10,7 @@ Storage keeps each tensor's dtype (bf16 stays bf16). DoRA magnitude vectors are 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -121,6 +122,9 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
     for module in adapter.modules:
         if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
             raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
+        if not module.finite:
+            raise AdapterError(f"ΔW = scaling ({module.scaling:.3g}) x B A overflows; cannot resize",
+                               where=module.tensor_names[0])
         with single_threaded_blas():
             u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
         choice = choose_rank(s, module.r, rank=rank, energy=energy)
@@ -134,6 +138,10 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
         alpha = alpha_for_scaling(scaling, k, use_rslora)
         alpha = float(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else float(alpha)
         store = np.float64 if module.dtype == "F64" else np.float32
+        if not (np.isfinite(new_a.astype(store)).all() and np.isfinite(new_b.astype(store)).all()
+                and math.isfinite(alpha)):
+            raise AdapterError(f"the rank-{k} factors do not fit in {module.dtype}; cannot resize",
+                               where=module.tensor_names[0])
         new_modules.append(replace(module, a=new_a.astype(store), b=new_b.astype(store), r=k, alpha=alpha))
         reports.append(ResizedModule(name=module.name, r_before=module.r, r_after=k, alpha=alpha, scaling=scaling,
                                      energy_kept=choice.energy_kept, error=choice.error,
