@@ -10,6 +10,7 @@ W' = m / ‖W + ΔW‖_row · (W + ΔW).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +230,7 @@ def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path)
                 stream.write(memoryview(encode(new, info.dtype).data))
             else:
                 module = target.deltas[0]
-                rows, cols = info.shape
+                rows, cols = info.shape[0], math.prod(info.shape[1:])  # a conv kernel: (out, in·prod(kernel))
                 stored = DTYPES[info.dtype]
                 whole = module.magnitude is not None and module.fan_in_fan_out
                 step = rows if whole else max(1, CHUNK_BYTES // max(1, cols * 4))

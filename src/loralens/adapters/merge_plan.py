@@ -137,14 +137,15 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
     by_key = {m.key: m for m in adapter.modules}
     for module in adapter.modules:
         tensor = module.tensor_names[0]
-        if module.kind not in ("linear", "embedding"):
+        if module.kind not in ("linear", "embedding") and not module.kernel:
             raise AdapterError(f"merging a {module.kind} LoRA module is not supported", where=where(tensor))
         if module.magnitude is not None and module.kind == "embedding":
             raise AdapterError("merging a DoRA embedding is not supported", where=where(tensor))
         key, _ = resolve_key(module.name + ".weight", base, where(tensor), what=f"adapted module {module.name!r}")
         dtype, shape = base.keys[key]
         expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
-                    else (module.out_features, module.in_features))
+                    else (module.out_features, module.in_features // max(1, int(np.prod(module.kernel))),
+                          *module.kernel) if module.kernel else (module.out_features, module.in_features))
         if shape != expected:
             raise AdapterError(f"base shape {list(shape)} of {key!r} does not match the adapter's {list(expected)}",
                                where=where(tensor))
@@ -156,6 +157,9 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
                                where=where(tensor))
         target.deltas.append(module)
 
+    if adapter.unsupported:
+        first = adapter.unsupported[0]
+        raise AdapterError(f"cannot merge module {first.name!r}: {first.reason}", where=first.where)
     for name, data in adapter.other_tensors.items():
         short = name[len(PREFIX):] if name.startswith(PREFIX) else name
         if data.dtype not in FLOAT_DTYPES:
@@ -273,7 +277,8 @@ def apply_plan(target: TensorPlan, base_values: np.ndarray, dtype: str, merged_r
         w = np.array(w, dtype=work, copy=True)
         w[indices] = round_to(decode(rows, work), dtype)
     for module in target.deltas:
-        w = round_to(merged_rows(module, w, 0, dtype), dtype)
+        shape = w.shape  # a conv kernel is merged as its (out, in·prod(kernel)) matrix
+        w = round_to(merged_rows(module, w.reshape(shape[0], -1), 0, dtype), dtype).reshape(shape)
     for module, bias in target.bias_of:
         w = round_to(w + decode(bias, work) * work(module.scaling), dtype)
     return w

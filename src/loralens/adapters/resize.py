@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from loralens.core.blas import single_threaded_blas
-from loralens.adapters.peft_format import Adapter, AdapterModule, adapter_tensors
+from loralens.adapters.peft_format import Adapter, AdapterModule
+from loralens.adapters.peft_write import adapter_tensors
 from loralens.adapters.safetensors_io import _header
 from loralens.core.counting import alpha_for_scaling
 from loralens.core.lowrank import energy_kept, lowrank_svd, rank_for_energy, truncation_error
@@ -116,6 +117,9 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
     """Pure and in memory: the adapter with every module cut to ``rank`` (at most its own r), or to the smallest
     rank keeping ``energy`` of its Frobenius energy. Nothing is written."""
     rank, energy = check_resize_target(rank, energy)
+    if adapter.unsupported:
+        first = adapter.unsupported[0]
+        raise AdapterError(f"cannot resize module {first.name!r}: {first.reason}", where=first.where)
     use_rslora = adapter.spec.use_rslora
     new_modules: list[AdapterModule] = []
     reports: list[ResizedModule] = []
