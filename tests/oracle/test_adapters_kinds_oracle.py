@@ -176,3 +176,32 @@ def test_lora_on_fused_moe_experts_is_reported_by_name_and_the_rest_read(tmp_pat
     assert main(["resize", str(tmp_path / "moe"), "--rank", "2", "-o", str(tmp_path / "o")]) == 1
     assert "cannot resize module 'model.layers.0.mlp.experts" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("lora, save", [
+    (dict(target_modules=["q_proj"], modules_to_save=["lm_head"]), {}),
+    (dict(target_modules=["q_proj", "embed_tokens"]), {}),  # save_embedding_layers="auto" saves the whole matrix
+    (dict(target_modules=["q_proj"], trainable_token_indices=[1, 2]), {}),
+    (dict(target_modules=["q_proj"]), dict(save_embedding_layers=True)),
+])
+def test_inspect_reports_every_non_lora_tensor_with_its_share_of_the_file(tmp_path: Path, lora: dict,
+                                                                         save: dict) -> None:
+    from safetensors import safe_open
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        get_peft_model(model, LoraConfig(r=2, **lora)).save_pretrained(tmp_path / "a", **save)
+    weights = tmp_path / "a" / "adapter_model.safetensors"
+    with safe_open(weights, "pt") as f:  # the reference package's view of the file
+        sizes = {k: f.get_tensor(k).numel() * f.get_tensor(k).element_size() for k in f.keys()}
+    factors = {k for k in sizes if ".lora_" in k}
+    report = inspect_adapter(load_adapter(tmp_path / "a"))
+    assert {t.name: t.bytes for t in report.other_tensors} == {k: v for k, v in sizes.items() if k not in factors}
+    total = weights.stat().st_size
+    for t in report.other_tensors:
+        assert t.share == pytest.approx(sizes[t.name] / total, rel=1e-12)
+    assert report.other_tensors  # every case above saves something besides the factors

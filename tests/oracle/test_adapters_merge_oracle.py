@@ -65,6 +65,7 @@ CASES: dict[str, tuple[Callable, Callable, dict]] = {
     "lora_bias": (GPT2LMHeadModel, gpt2, dict(target_modules=["c_attn", "c_proj"], lora_bias=True,
                                               fan_in_fan_out=True)),
     "neox_embed_out": (GPTNeoXForCausalLM, neox, dict(target_modules=["query_key_value", "lm_head"])),
+    "dora_embedding": (LlamaForCausalLM, llama, dict(target_modules=["embed_tokens", "k_proj"], use_dora=True)),
     "dora_modules_to_save": (LlamaForCausalLM, llama, dict(target_modules=["q_proj", "o_proj"], use_dora=True,
                                                            modules_to_save=["lm_head"])),
 }

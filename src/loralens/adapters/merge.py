@@ -117,7 +117,8 @@ def _from_index(index: Path) -> BaseModel:
 
 def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int, stored: str | None = None) -> np.ndarray:
     """Rows ``row_start:row_start+len(rows)`` of W + ΔW in the base orientation (float32 for 16/32-bit bases,
-    float64 for float64). For DoRA on a fan_in_fan_out weight, ``rows`` must be the whole weight.
+    float64 for float64). For DoRA on a fan_in_fan_out weight or an embedding, ``rows`` must be the whole weight
+    (PEFT's DoRA embedding: magnitude per embedding dimension, norms over the vocabulary).
 
     ``stored``: the base's dtype. PEFT's Embedding.merge rounds ΔW to it before adding (``delta.to(orig_dtype)``);
     its Linear adds the float32 ΔW (one rounding, by the caller).
@@ -132,13 +133,13 @@ def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int, stored:
         delta = ((b @ a[:, row_start:stop]) * scaling).T  # (rows, out)
     else:  # stored (out, in): rows index the outputs
         delta = (b[row_start:stop] @ a) * scaling  # (rows, in)
-    if module.kind == "embedding" and stored is not None:
+    if module.kind == "embedding" and stored is not None and module.magnitude is None:
         delta = round_to(delta, stored)
     if module.magnitude is None:
         return w + delta
     natural = w + delta
     magnitude = module.magnitude.astype(work)
-    if module.fan_in_fan_out:  # natural (out, in) is the transpose: norms over columns of the stored weight
+    if module.fan_in_fan_out or module.kind == "embedding":  # stored (in, out): norms over its columns
         return natural * (magnitude / np.linalg.norm(natural, axis=0))[None, :]
     return natural * (magnitude[row_start:stop] / np.linalg.norm(natural, axis=1))[:, None]
 
@@ -232,7 +233,7 @@ def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path)
                 module = target.deltas[0]
                 rows, cols = info.shape[0], math.prod(info.shape[1:])  # a conv kernel: (out, in·prod(kernel))
                 stored = DTYPES[info.dtype]
-                whole = module.magnitude is not None and module.fan_in_fan_out
+                whole = module.magnitude is not None and (module.fan_in_fan_out or module.kind == "embedding")
                 step = rows if whole else max(1, CHUNK_BYTES // max(1, cols * 4))
                 for row in range(0, rows, step):
                     count = min(step, rows - row)

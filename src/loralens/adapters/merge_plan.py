@@ -139,8 +139,6 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
         tensor = module.tensor_names[0]
         if module.kind not in ("linear", "embedding") and not module.kernel:
             raise AdapterError(f"merging a {module.kind} LoRA module is not supported", where=where(tensor))
-        if module.magnitude is not None and module.kind == "embedding":
-            raise AdapterError("merging a DoRA embedding is not supported", where=where(tensor))
         key, _ = resolve_key(module.name + ".weight", base, where(tensor), what=f"adapted module {module.name!r}")
         dtype, shape = base.keys[key]
         expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
