@@ -74,6 +74,14 @@ def open_bytes(config: bytes, weights: bytes, name: str) -> tuple[Any, Any]:
     return adapter, inspect_adapter(adapter)
 
 
+def open_single_bytes(weights: bytes, name: str) -> tuple[Any, Any] | None:
+    """(adapter, report) of an uploaded kohya / diffusers file (no config needed), or None for other layouts."""
+    from loralens.adapters.formats import read_single_file_bytes
+
+    adapter = read_single_file_bytes(weights, name)
+    return None if adapter is None else (adapter, inspect_adapter(adapter))
+
+
 def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
     """A zip holding the resized adapter's adapter_config.json and adapter_model.safetensors."""
     files = adapter_to_bytes(resize_adapter(adapter, rank=rank, energy=energy))
@@ -267,11 +275,36 @@ class InspectorPage:
                 self.values["path"] = ""
                 self.values["module"] = ""
                 self.sync_url()
+        elif "weights" in self.pending and await self.open_single():  # a kohya / diffusers file needs no config
+            pass
         elif self.pending:
             have = next(iter(self.pending.values()))[0]
             missing = WEIGHTS_NAME if "config" in self.pending else CONFIG_NAME
             self.upload_status.set_text(f"Received {have}; now add {missing}.")
             self.upload_status.set_visibility(True)
+
+    async def open_single(self) -> bool:
+        """Open the pending .safetensors alone if it is a kohya or diffusers file."""
+        weights_name, weights = self.pending["weights"]
+        try:
+            single = await run.io_bound(open_single_bytes, weights, weights_name)
+        except Exception as exc:  # noqa: BLE001 - e.g. a LyCORIS file: say what it is, never a traceback
+            self.pending.clear()
+            self.upload_status.set_visibility(False)
+            show_message(self.upload_error, describe(exc, f"reading upload {weights_name}"))
+            return True
+        if single is None:
+            return False
+        self.pending.clear()
+        self.upload_status.set_visibility(False)
+        stem = weights_name.rsplit(".", 1)[0]
+        opened = await self.open_with(lambda: single, label=f"upload {weights_name}", stem=stem,
+                                      error=self.upload_error)
+        if opened:
+            self.values["path"] = ""
+            self.values["module"] = ""
+            self.sync_url()
+        return True
 
     # ---- URL state
 
