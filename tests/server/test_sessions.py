@@ -72,6 +72,8 @@ async def test_sessions_of_every_page_free_their_memory(user: User) -> None:
     tracemalloc.start()
     try:
         baseline = settle()
+        # earlier tests in this process may keep a page object of their own: count only what these sessions add
+        pages_before, labs_before = live(inspector.InspectorPage), live(labs.LabView)
         for _ in range(SESSIONS):
             for path in paths:
                 await open_and_close(user, path, files)
@@ -81,8 +83,8 @@ async def test_sessions_of_every_page_free_their_memory(user: User) -> None:
     finally:
         tracemalloc.stop()
     uploaded = SESSIONS * len(files[1])
-    assert live(inspector.InspectorPage) == 0
-    assert live(labs.LabView) == 0
+    assert live(inspector.InspectorPage) <= pages_before
+    assert live(labs.LabView) <= labs_before
     assert len(Client.instances) <= 2  # the light pages the fixture opened last
     # what one leaked Inspector session alone would hold is its adapter: ~8 MB
     assert retained < 4 * MB, f"retained {retained / MB:.1f} MB after {uploaded / MB:.0f} MB of uploads"
