@@ -96,7 +96,7 @@ def test_params_bad_input_is_one_line_exit_2(argv: list[str], message: str, caps
     [
         ("{oops", "not valid JSON"),
         ('{"model_type": "llama"}', "missing field 'hidden_size'"),
-        ('{"model_type": "falcon"}', "unsupported model_type 'falcon'; supported: llama, mistral, qwen2, gpt2"),
+        ('{"model_type": "mamba"}', "unsupported model_type 'mamba'; supported: llama, mistral, mixtral, qwen2"),
     ],
 )
 def test_params_bad_config_file(tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,7 +127,7 @@ def _adapted_modules(arch: Architecture, spec: LoraConfigSpec, targets: tuple[st
     """The modules PEFT would wrap, in model order; embeddings become LinearModule-shaped entries
     (in = num_embeddings, out = embedding_dim, as LoRA's A (r x num) and B (dim x r))."""
     if isinstance(targets, str) and targets.lower() == ALL_LINEAR:
-        return [m for m in arch.linear_modules if not m.is_output_head]
+        return [m for m in arch.linear_modules if not m.is_output_head and not m.conv]
     match = _name_matcher(spec, targets)
     adapted = [m for m in arch.linear_modules if match(m.name)]
     index = arch.other_module_index
@@ -166,6 +166,30 @@ def _refuse_uncounted(spec: LoraConfigSpec) -> None:
                                     "not count yet", where="task_type")
 
 
+#: PEFT 0.21 rewrites the LoRA config of these types for transformers 5's fused experts
+#: (peft/utils/transformers_weight_conversion.py): v4 module names -> target_parameters
+_MOE_RENAMED = {"mixtral": ("gate", "w1", "w2", "w3"), "qwen3_moe": ("gate", "gate_proj", "up_proj", "down_proj")}
+
+
+def _refuse_moe_conversion(arch: Architecture, spec: LoraConfigSpec) -> None:
+    """Where PEFT would turn target_modules into target_parameters on fused experts: refused by name."""
+    renamed = _MOE_RENAMED.get(arch.model_type)
+    if renamed is None:
+        return
+    targets = spec.target_modules
+    if targets is None:
+        raise InvalidParameterError(
+            "No `target_modules` passed but also no `target_parameters` found (PEFT 0.21 on transformers 5's "
+            f"{arch.model_type}: its default targets are dropped); name the modules", where="target_modules")
+    hit = targets if isinstance(targets, str) else next(
+        (t for t in targets if any(t == old or t.endswith("." + old) for old in renamed)), None)
+    if hit is not None:
+        raise InvalidParameterError(
+            f"{hit!r}: on {arch.model_type} PEFT rewrites it for the fused experts of transformers 5 (into "
+            "target_parameters with doubled ranks), which loralens does not count yet; name the attention "
+            "modules (q_proj, k_proj, v_proj, o_proj)", where="target_modules")
+
+
 def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool = True) -> LoraCount:
     """Count LoRA's trainable parameters on ``arch`` exactly as PEFT's get_peft_model would.
 
@@ -173,6 +197,7 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     three times faster, for sweeps over many settings.
     """
     _refuse_uncounted(spec)
+    _refuse_moe_conversion(arch, spec)
     targets = resolve_targets(arch, spec)
     dora, bias_mode = spec.use_dora, spec.bias
     patterns = bool(spec.rank_pattern or spec.alpha_pattern)
