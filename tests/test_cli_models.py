@@ -32,7 +32,8 @@ def test_params_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str
     assert code == 0
     data = json.loads(out)
     assert data["trainable"] == 18_874_368  # the LoRA paper's r=4 on Wq, Wv
-    assert data["adapter_bytes"] == {"fp32": 75_497_472, "bf16": 37_748_736, "fp16": 37_748_736}
+    assert data["tensor_bytes"] == {"fp32": 75_497_472, "bf16": 75_497_472, "fp16": 75_497_472}  # LoRA in fp32
+    assert data["adapter_bytes"]["fp16"] > data["tensor_bytes"]["fp16"]  # + the safetensors header
     assert data["total"] == data["base_total"] + 18_874_368
     assert data["percent"] == pytest.approx(100 * 18_874_368 / data["total"])
     assert [m["name"] for m in data["modules"]] == ["model.layers.*.self_attn.q_proj", "model.layers.*.self_attn.v_proj"]

@@ -54,6 +54,18 @@ class Architecture(ModelShape):
         return next((m.name for m in self.linear_modules if m.is_output_head), None)
 
     @functools.cached_property
+    def module_names(self) -> tuple[str, ...]:
+        """Every module's name (linear, embeddings, norms, the modules holding bare parameters, containers)."""
+        leaves = [m.name for m in self.linear_modules] + [
+            h.module if h.kind == "param" else h.name for h in self.other_modules]
+        names: dict[str, None] = {}
+        for name in leaves:
+            parts = name.split(".")
+            for end in range(1, len(parts) + 1):
+                names.setdefault(".".join(parts[:end]), None)
+        return tuple(names)
+
+    @functools.cached_property
     def other_module_index(self) -> dict[str, tuple[tuple[str, ParamHolder | None], ...]]:
         """Every module that is not linear, by the last part of its name: the parameter holders (embeddings, norms)
         and the containers (``model.layers.0.self_attn``: None), which a target may also match in PEFT."""

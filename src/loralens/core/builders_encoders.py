@@ -109,7 +109,7 @@ def vit(cfg: ConfigReader) -> ModelShape:
     with b.block(root(cfg, "vit.")):
         b.param("embeddings", "cls_token", 1, 1, d)
         b.param("embeddings", "position_embeddings", 1, patches + 1, d)
-        b.dense("embeddings.patch_embeddings.projection", channels * ph * pw, d, True, conv=True)
+        b.dense("embeddings.patch_embeddings.projection", channels * ph * pw, d, True, kernel=(channels, ph, pw))
         for i in range(n):
             with b.block(f"layers.{i}.", i):
                 for x in "qkv":

@@ -30,6 +30,7 @@ class LinearModule:
     layer: int | None = None  # the transformer block index, or None outside the blocks
     #: a Conv2d (ViT's patch embedding): in_features = in_channels * kernel area; LoRA-able, not "all-linear"
     conv: bool = False
+    kernel: tuple[int, ...] = ()  # a conv's (in_channels, kernel height, kernel width): the LoRA A's shape after r
 
     @property
     def weight_params(self) -> int:
@@ -93,9 +94,9 @@ class ShapeBuilder:
             self._prefix, self._layer = outer
 
     def dense(self, name: str, in_features: int, out_features: int, bias: bool, *, fan_in_fan_out: bool = False,
-              output_head: bool = False, shared: bool = False, conv: bool = False) -> None:
+              output_head: bool = False, shared: bool = False, kernel: tuple[int, ...] = ()) -> None:
         self.linear.append(LinearModule(self._prefix + name, in_features, out_features, bias, fan_in_fan_out,
-                                        output_head, shared, self._layer, conv))
+                                        output_head, shared, self._layer, bool(kernel), kernel))
 
     def param(self, module: str, name: str, *shape: int) -> None:
         """A bare parameter ``name`` of ``module`` (fused MoE experts (E, out, in), a router (E, hidden), a class
