@@ -94,12 +94,16 @@ def load_special(path: str | Path) -> object | None:
     return mlx.read_mlx(raw, str(config_path), SafetensorsFile.open(weights), folder, folder.resolve().name)
 
 
-def load_any(path: str | Path, *, alpha: float | None = None) -> Any:
-    """Any readable LoRA adapter; ``alpha`` sets lora_alpha for PEFT weights that have no config."""
+def load_any(path: str | Path, *, alpha: float | None = None, adapter_name: str | None = None) -> Any:
+    """Any readable LoRA adapter; ``alpha`` sets lora_alpha for PEFT weights that have no config; ``adapter_name``
+    picks one of the named adapters (subfolders) of a PEFT folder."""
     from loralens.adapters.peft_format import CONFIG_NAME, load_adapter, resolve_paths
 
     if alpha is None:
-        return load_adapter(path)
+        return load_adapter(path, adapter_name)
+    if adapter_name is not None:
+        raise InvalidParameterError(f"applies only to weights without {CONFIG_NAME}; a named adapter has its own",
+                                    where="--alpha")
     special = load_special(path)
     if special is not None:
         _no_alpha(alpha, "MLX-LM")

@@ -29,12 +29,12 @@ from loralens.adapters import (
     inspect_adapter,
     load_adapter,
     load_adapter_from_bytes,
-    refuse_pickle,
     resize_adapter,
 )
-from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
+from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
-from loralens.app import settings
+from loralens.app import security, sessions, settings
+from loralens.app.inspector.uploads import UploadRefused, classify, limit_text, rejection_message
 from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.url_state import Param, format_value, page_url, read_query
 from loralens.core.validation import check_float, check_int
@@ -92,16 +92,6 @@ def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
     return buffer.getvalue()
 
 
-def pickle_message(name: str) -> str:
-    """The library's refusal of a pickle file, so that the page and the CLI say the same thing."""
-    return str(refuse_pickle(Path(name).name))
-
-
-def limit_text(limit: int) -> str:
-    """The upload limit as people read it: "512 MB" (MB of 2²⁰ bytes), or bytes below 1 MB."""
-    return f"{limit / 2**20:.4g} MB" if limit >= 2**20 else f"{limit:,}-byte"
-
-
 def describe(error: BaseException, what: str) -> str:
     """One line for the page: the library's message, or the type and message of anything unexpected."""
     if isinstance(error, LoraLensError):
@@ -124,7 +114,8 @@ class Loaded:
 class InspectorPage:
     """One browser session's Inspector: its controls, the adapter it shows, and its URL state."""
 
-    def __init__(self, values: dict[str, Any], embed: bool) -> None:
+    def __init__(self, values: dict[str, Any], embed: bool, disk_refusal: str | None = None) -> None:
+        self.disk_refusal = disk_refusal  # why this session may not open folders (security.disk_refusal)
         self.values = values
         self.embed = embed
         self.loaded: Loaded | None = None
@@ -132,14 +123,20 @@ class InspectorPage:
         self.generation = 0  # counts opens; only the latest one's result is shown
         self.limit = settings.current.upload_limit_bytes
 
+    def release(self) -> None:
+        """Drop the adapter, the pending upload bytes and the shown report when the session ends."""
+        self.generation += 1  # a read still running is discarded when it returns
+        self.loaded = None
+        self.pending.clear()
+
     # ---- building
 
     def build_open_card(self) -> None:
         with ui.card().classes("ll-card"):
             ui.label("Open an adapter").classes("text-base font-semibold")
             ui.label(
-                f"Upload its two files, {CONFIG_NAME} and {WEIGHTS_NAME} (each up to {limit_text(self.limit)}). "
-                "Pickle files (.bin, .pt) are refused."
+                f"Upload its two files, {CONFIG_NAME} and {WEIGHTS_NAME}, or a .zip of both (each up to "
+                f"{limit_text(self.limit)}). Pickle files (.bin, .pt) are refused."
             ).classes("ll-muted text-sm")
             self.upload = tag(
                 ui.upload(
@@ -149,7 +146,7 @@ class InspectorPage:
                     on_multi_upload=self.on_upload,
                     label="adapter_config.json + adapter_model.safetensors",
                 )
-                .props('accept=".json,.safetensors,.bin,.pt,.pth" flat bordered')
+                .props('accept=".json,.safetensors,.zip,.bin,.pt,.pth" flat bordered')
                 .classes("w-full max-w-md"),
                 "inspector-upload",
             )
@@ -162,7 +159,7 @@ class InspectorPage:
             self.upload_status = ui.label("").classes("ll-muted text-sm")
             self.upload_status.set_visibility(False)
             self.upload_error = tag(error_label(), "upload-error")
-            if settings.current.local_files_allowed:
+            if self.disk_refusal is None:
                 with ui.row().classes("w-full items-end gap-2 no-wrap"):
                     self.path_input = (
                         ui.input("or a folder on this machine", placeholder="/path/to/adapter")
@@ -172,10 +169,7 @@ class InspectorPage:
                     )
                     tag(ui.button("Open", on_click=self.on_open_path), "path-open")
             else:
-                ui.label(
-                    f"Opening a folder on the server's disk is off: the app listens on {settings.current.host}, "
-                    "not only on this machine."
-                ).classes("ll-muted text-sm")
+                ui.label(self.disk_refusal[0].upper() + self.disk_refusal[1:] + ".").classes("ll-muted text-sm")
             self.path_error = tag(error_label(), "path-error")
 
     def build(self, messages: list[str]) -> None:
@@ -223,12 +217,7 @@ class InspectorPage:
                              stem="sample_adapter", error=self.upload_error)
 
     def path_refusal(self) -> str | None:
-        if settings.current.local_files_allowed:
-            return None
-        return (
-            f"opening a folder on the server's disk is turned off because the app listens on "
-            f"{settings.current.host}; upload the two files instead"
-        )
+        return self.disk_refusal
 
     async def open_path(self, text: str, error: ui.label) -> bool:
         refusal = self.path_refusal()
@@ -251,26 +240,26 @@ class InspectorPage:
         await self.open_path(self.path_input.value or "", self.path_error)
 
     def on_rejected(self, event: events.GenericEventArguments) -> None:
-        entries = event.args if isinstance(event.args, list) else []
-        names = [str(e.get("name", "a file")) for e in entries if isinstance(e, dict)] or ["a file"]
-        show_message(self.upload_error, "; ".join(f"{n} is larger than the {limit_text(self.limit)} limit"
-                                                   for n in names))
+        show_message(self.upload_error, rejection_message(event.args, self.limit))
 
     async def on_upload(self, event: events.MultiUploadEventArguments) -> None:
         problems = []
         for file in event.files:
             name = file.name or "unnamed file"
-            lower = name.lower()
             if file.size() > self.limit:
                 problems.append(f"{name} is larger than the {limit_text(self.limit)} limit")
-            elif lower.endswith(PICKLE_SUFFIXES):
-                problems.append(pickle_message(name))
-            elif lower.endswith(".json"):
-                self.pending["config"] = (name, await file.read())
-            elif lower.endswith(".safetensors"):
-                self.pending["weights"] = (name, await file.read())
-            else:
-                problems.append(f"{name}: expected {CONFIG_NAME} or a .safetensors file")
+                continue
+            try:
+                part = await run.io_bound(classify, name, await file.read(), self.limit)
+            except UploadRefused as why:
+                problems.append(str(why))
+                continue
+            if part is None:  # the app is stopping
+                return
+            if part.config is not None:
+                self.pending["config"] = (name, part.config)
+            if part.weights is not None:
+                self.pending["weights"] = (part.weights_name, part.weights)
         self.upload.reset()
         show_message(self.upload_error, "; ".join(problems))
         if "config" in self.pending and "weights" in self.pending:
@@ -344,6 +333,7 @@ class InspectorPage:
         with self.results:
             self.render_summary(report)
             self.render_table(report)
+            self.render_other(report)
             if names:
                 self.render_module(report, names)
                 self.render_heatmaps(report)
@@ -375,6 +365,22 @@ class InspectorPage:
                 .style("max-width: 100%")
             )
             self.table.on("row-click", self.on_row_click, js_handler="(evt, row) => emit(row.name)")
+
+    def render_other(self, report: Any) -> None:
+        """The tensors that are not LoRA factors (why the file is that big) and the modules not read."""
+        other, unsupported = getattr(report, "other_tensors", ()), getattr(report, "unsupported", ())
+        if not other and not unsupported:
+            return
+        with tag(ui.card().classes("ll-card"), "inspector-other"):
+            if other:
+                share = sum(t.share for t in other)
+                ui.label(f"Not LoRA factors: {len(other)} tensors, {share:.1%} of the file").classes(
+                    "text-base font-semibold")
+                ui.table(columns=ci.other_columns(), rows=ci.other_rows(report), row_key="name",
+                         pagination={"rowsPerPage": 10}).props(
+                    'dense flat bordered data-testid="other-table"').mark("other-table").classes("w-full")
+            for item in unsupported:
+                ui.label(f"Not read: module {item['name']}: {item['reason']}").classes("ll-warn text-sm")
 
     def selected(self, report: Any) -> Any:
         name = self.values["module"]
@@ -556,7 +562,8 @@ def register() -> None:
         query = read_query(SCHEMA, request.query_params)
         values, messages, embed = query.values, query.messages, query.embed
         with page_frame("Inspector", embed):
-            view = InspectorPage(values, embed)
+            view = InspectorPage(values, embed, security.disk_refusal(request.cookies))
+            sessions.on_end(view.release)
             view.build(messages)
             view.busy_text.set_text("Reading the adapter…")
             view.busy.set_visibility(True)
