@@ -109,3 +109,13 @@ def test_mlx_to_peft_keeps_delta(tmp_path: Path) -> None:
     read = load_adapter(out)
     assert read.config["lora_alpha"] == 80 and read.config["r"] == 4
     assert_same_modules(source, read)
+
+
+@pytest.mark.parametrize("scale", [0.1, 1 / 3, 0.05])
+def test_mlx_scales_that_do_not_divide_back_exactly_still_convert(tmp_path: Path, scale: float) -> None:
+    mlx_folder(tmp_path / "mlx", scale=scale)
+    source = load_adapter(tmp_path / "mlx")
+    read = load_adapter(write_adapter(convert(source, "peft").adapter, tmp_path / "peft"))
+    for m, n in zip(source.modules, read.modules, strict=True):
+        assert abs(n.scaling - m.scaling) <= 4 * np.spacing(m.scaling)
+        np.testing.assert_allclose(n.delta_weight(), m.delta_weight(), rtol=1e-15)

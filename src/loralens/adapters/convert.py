@@ -17,6 +17,7 @@ fan_in_fan_out, modules_to_save tensors) is refused by name, or dropped and list
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -138,7 +139,9 @@ def _renamed(module: AdapterModule, comp: str | None, path: str, to: str, compon
             raise AdapterError("has no pipeline component; pass --component (e.g. transformer, unet, "
                                "text_encoder) to place it in a diffusers file", where=module.name)
         name = key = f"{target}.{path}"
-    if not rslora and module.alpha / module.r != module.scaling:
+    # alpha / r must give the scaling back; a few float64 ulps (MLX's scale·r cannot always be divided back
+    # exactly) is far below what float32/16 factors resolve, anything more is refused
+    if not rslora and abs(module.alpha / module.r - module.scaling) > 4 * math.ulp(module.scaling):
         raise AdapterError(f"scaling {module.scaling!r} is not alpha/r = {module.alpha!r}/{module.r}; the target "
                            "layout stores alpha and r", where=module.name)
     fields = {f: getattr(module, f) for f in AdapterModule.__dataclass_fields__}
