@@ -124,3 +124,93 @@ def test_extracted_adapter_loads_in_peft_and_merges_back_to_tuned(tmp_path: Path
         d = (target[key] - start[key]).double()
         err = float(torch.linalg.norm(merged[key].double() - target[key].double()) / torch.linalg.norm(d))
         assert err == pytest.approx(report.error, rel=1e-2, abs=1e-5), key
+
+
+def sd15_kohya_file(path: Path) -> None:
+    """A kohya SD 1.5 LoRA (UNet attention, feed-forward, proj_in, a resnet conv and time_emb_proj, CLIP text
+    encoder), each module with its own alpha."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(5)
+    modules = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q": (32, 32, 4),
+               "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_out_0": (32, 32, 4),
+               "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_ff_net_0_proj": (64, 32, 8),
+               "lora_unet_mid_block_attentions_0_proj_in": (32, 32, 4),
+               "lora_unet_up_blocks_1_resnets_0_time_emb_proj": (32, 16, 2),
+               "lora_te_text_model_encoder_layers_0_self_attn_q_proj": (16, 16, 2),
+               "lora_te_text_model_encoder_layers_0_mlp_fc1": (64, 16, 2)}
+    tensors = {}
+    for i, (stem, (out, inp, r)) in enumerate(modules.items()):
+        tensors[f"{stem}.lora_down.weight"] = rng.standard_normal((r, inp)).astype(np.float32)
+        tensors[f"{stem}.lora_up.weight"] = rng.standard_normal((out, r)).astype(np.float32)
+        tensors[f"{stem}.alpha"] = np.array(r / (1 + i % 3), np.float32)
+    tensors["lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight"] = rng.standard_normal((4, 6, 3, 3)).astype(
+        np.float32)
+    tensors["lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight"] = rng.standard_normal((10, 4, 1, 1)).astype(
+        np.float32)
+    tensors["lora_unet_down_blocks_0_resnets_0_conv1.alpha"] = np.array(1.0, np.float32)
+    save_file(tensors, str(path))
+
+
+@pytest.mark.oracle
+def test_kohya_to_diffusers_names_and_alphas_match_diffusers_own_conversion(tmp_path: Path) -> None:
+    """diffusers' StableDiffusionPipeline.lora_state_dict converts a kohya file (lora_conversion_utils) and its
+    convert_*_to_peft give the module paths PEFT sees: loralens' names and alphas must be the same."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils.state_dict_utils import StateDictType, convert_state_dict_to_peft, convert_unet_state_dict_to_peft
+
+    path = tmp_path / "sd15.safetensors"
+    sd15_kohya_file(path)
+    state, alphas = StableDiffusionPipeline.lora_state_dict(str(path))
+    unet = convert_unet_state_dict_to_peft({k[5:]: v for k, v in state.items() if k.startswith("unet.")})
+    te = convert_state_dict_to_peft({k[13:]: v for k, v in state.items() if k.startswith("text_encoder.")},
+                                    original_type=StateDictType.DIFFUSERS_OLD)
+    theirs: dict[str, dict[str, np.ndarray]] = {}
+    for component, converted in (("unet", unet), ("text_encoder", te)):
+        for key, tensor in converted.items():
+            stem, role = key.rsplit(".lora_", 1)
+            theirs.setdefault(f"{component}.{stem}", {})[role[0]] = tensor.numpy()
+
+    def module_of(alpha_key: str) -> str:
+        key = alpha_key[: -len(".alpha")]
+        component, rest = key.split(".", 1)
+        if rest.endswith(".down.weight"):  # the alpha of a legacy down tensor: convert that key's name
+            probe = {rest: torch.zeros(1)}
+            name = next(iter((convert_unet_state_dict_to_peft(probe) if component == "unet" else
+                              convert_state_dict_to_peft(probe, original_type=StateDictType.DIFFUSERS_OLD))))
+            return f"{component}.{name.rsplit('.lora_', 1)[0]}"
+        return key
+
+    their_alpha = {module_of(k): v for k, v in alphas.items()}
+    ours = convert(load_adapter(path), "diffusers").adapter
+    assert {m.name for m in ours.modules} == set(theirs) == set(their_alpha)
+    for m in ours.modules:
+        np.testing.assert_array_equal(m.a.reshape(theirs[m.name]["A"].shape), theirs[m.name]["A"])
+        np.testing.assert_array_equal(m.b.reshape(theirs[m.name]["B"].shape), theirs[m.name]["B"])
+        assert m.alpha == their_alpha[m.name], m.name
+
+
+@pytest.mark.oracle
+def test_diffusers_reads_the_metadata_loralens_writes(tmp_path: Path) -> None:
+    """diffusers' own lora_state_dict returns the lora_adapter_metadata config; PEFT's LoraConfig built from it
+    gives every module the rank and alpha loralens read from the kohya file."""
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils.other import get_pattern_key
+
+    path = tmp_path / "sd15.safetensors"
+    sd15_kohya_file(path)
+    source = load_adapter(path)
+    out = write_adapter(convert(source, "diffusers").adapter, tmp_path / "d.safetensors")
+    state, _, metadata = StableDiffusionPipeline.lora_state_dict(str(out), return_lora_metadata=True)
+    assert state and all(k.endswith((".lora_A.weight", ".lora_B.weight")) for k in state)
+    names = dict(convert(source, "diffusers").report.mapped)
+    for m in source.modules:
+        component, inner = names[m.name].split(".", 1)
+        config = LoraConfig(**{k.split(".", 1)[1]: v for k, v in metadata.items() if k.startswith(component + ".")})
+        r_key = get_pattern_key(config.rank_pattern.keys(), inner)
+        a_key = get_pattern_key(config.alpha_pattern.keys(), inner)
+        r = config.rank_pattern.get(r_key, config.r)
+        alpha = config.alpha_pattern.get(a_key, config.lora_alpha)
+        assert (r, alpha) == (m.r, m.alpha), m.name
+        assert inner in config.target_modules
