@@ -104,9 +104,9 @@ def test_diffusers_current_layout_scaling_as_diffusers_loads_it(tmp_path: Path) 
     adapter = load_adapter(path)
     assert adapter.format == "diffusers"
     by = {m.name: m for m in adapter.modules}
-    # diffusers' get_peft_kwargs: lora_alpha = the first lora_B's rank (sorted keys) of the component
+    # diffusers' get_peft_kwargs without any alpha: alpha = r for every module, scale 1 (whatever the ranks)
     assert by["unet.down_blocks.0.attentions.0.proj_in"].scaling == 1.0
-    assert by["unet.mid_block.attentions.0.proj_out"].scaling == 4 / 8
+    assert by["unet.mid_block.attentions.0.proj_out"].scaling == 1.0
     assert by["text_encoder.text_model.encoder.layers.0.self_attn.q_proj"].scaling == 1.0
     # with the metadata diffusers writes, alpha comes from it; a resize writes it back so it loads the same
     meta = {"lora_adapter_metadata": json.dumps({"unet.r": 4, "unet.lora_alpha": 8, "unet.rank_pattern":

@@ -214,3 +214,76 @@ def test_diffusers_reads_the_metadata_loralens_writes(tmp_path: Path) -> None:
         alpha = config.alpha_pattern.get(a_key, config.lora_alpha)
         assert (r, alpha) == (m.r, m.alpha), m.name
         assert inner in config.target_modules
+
+
+def tiny_unet() -> torch.nn.Module:
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    return UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=8, norm_num_groups=8)
+
+
+@pytest.mark.oracle
+def test_a_kohya_unet_lora_converted_to_diffusers_loads_in_diffusers_with_the_same_delta(tmp_path: Path) -> None:
+    """A kohya LoRA on a tiny diffusers UNet (attention linears with their own alphas and ranks, a 3x3 resnet
+    conv), converted by loralens to the diffusers layout, loaded by diffusers' own load_lora_adapter: every
+    layer's ΔW (PEFT's get_delta_weight, with the scaling diffusers set) equals loralens' alpha/r · up @ down."""
+    from safetensors.numpy import save_file
+
+    unet = tiny_unet()
+    rng = np.random.default_rng(7)
+    tensors = {}
+    chosen = [n for n, m in unet.named_modules() if isinstance(m, torch.nn.Linear) and "transformer_blocks" in n][:8]
+    chosen.append("down_blocks.0.resnets.0.conv1")
+    for i, name in enumerate(chosen):
+        weight = unet.get_submodule(name).weight
+        r = 2 + i % 3
+        stem = "lora_unet_" + name.replace(".", "_")
+        down_shape = (r, *weight.shape[1:]) if weight.dim() == 4 else (r, weight.shape[1])
+        up_shape = (weight.shape[0], r, 1, 1) if weight.dim() == 4 else (weight.shape[0], r)
+        tensors[f"{stem}.lora_down.weight"] = rng.standard_normal(down_shape).astype(np.float32)
+        tensors[f"{stem}.lora_up.weight"] = rng.standard_normal(up_shape).astype(np.float32)
+        tensors[f"{stem}.alpha"] = np.array([1.0, 3.0, 4.0][i % 3], np.float32)
+    save_file(tensors, str(tmp_path / "kohya.safetensors"))
+    source = load_adapter(tmp_path / "kohya.safetensors")
+    out = write_adapter(convert(source, "diffusers").adapter, tmp_path / "lora")  # a folder, as diffusers saves
+    # as pipelines call it (weight_name given: diffusers reads the safetensors metadata only then)
+    unet.load_lora_adapter(str(out), weight_name="pytorch_lora_weights.safetensors", prefix="unet", adapter_name="x")
+    by = {m.name.removeprefix("lora_unet_"): m for m in source.modules}
+    for name in chosen:
+        layer = unet.get_submodule(name)
+        assert isinstance(layer, LoraLayer), name
+        module = by[name.replace(".", "_")]
+        assert layer.scaling["x"] == pytest.approx(module.scaling, rel=1e-12), name
+        delta = layer.get_delta_weight("x").detach().double().numpy().reshape(module.out_features, -1)
+        np.testing.assert_allclose(delta, module.delta_weight(), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.oracle
+def test_a_diffusers_file_without_alphas_loads_as_diffusers_scales_it(tmp_path: Path) -> None:
+    """No metadata, no .alpha: diffusers gives every module scale 1, whatever its rank; loralens reads the same."""
+    from safetensors.numpy import save_file
+
+    unet = tiny_unet()
+    rng = np.random.default_rng(8)
+    names = ["down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+             "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_k",
+             "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_v"]
+    tensors = {}
+    for i, name in enumerate(names):
+        weight = unet.get_submodule(name).weight
+        tensors[f"unet.{name}.lora_A.weight"] = rng.standard_normal((2 + 2 * i, weight.shape[1])).astype(np.float32)
+        tensors[f"unet.{name}.lora_B.weight"] = rng.standard_normal((weight.shape[0], 2 + 2 * i)).astype(np.float32)
+    (tmp_path / "d").mkdir()
+    save_file(tensors, str(tmp_path / "d" / "pytorch_lora_weights.safetensors"))
+    ours = {m.name: m for m in load_adapter(tmp_path / "d" / "pytorch_lora_weights.safetensors").modules}
+    unet.load_lora_adapter(str(tmp_path / "d"), weight_name="pytorch_lora_weights.safetensors", prefix="unet",
+                           adapter_name="x")
+    for name in names:
+        layer = unet.get_submodule(name)
+        assert layer.scaling["x"] == ours[f"unet.{name}"].scaling == 1.0
+        np.testing.assert_allclose(layer.get_delta_weight("x").detach().double().numpy(),
+                                   ours[f"unet.{name}"].delta_weight(), rtol=1e-5, atol=1e-6)
