@@ -287,3 +287,24 @@ def test_a_diffusers_file_without_alphas_loads_as_diffusers_scales_it(tmp_path: 
         assert layer.scaling["x"] == ours[f"unet.{name}"].scaling == 1.0
         np.testing.assert_allclose(layer.get_delta_weight("x").detach().double().numpy(),
                                    ours[f"unet.{name}"].delta_weight(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.oracle
+def test_diffusers_own_legacy_conversion_of_a_kohya_file_reads_back_the_same(tmp_path: Path) -> None:
+    """What diffusers' lora_state_dict makes of a kohya file (its legacy layout with network alphas), saved as a
+    file, reads in loralens as the same modules, factors and alphas as the kohya file itself."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    path = tmp_path / "sd15.safetensors"
+    sd15_kohya_file(path)
+    state, alphas = StableDiffusionPipeline.lora_state_dict(str(path))
+    save_file({**state, **{k: torch.tensor(v) for k, v in alphas.items()}}, str(tmp_path / "legacy.safetensors"))
+    legacy = load_adapter(tmp_path / "legacy.safetensors")
+    assert legacy.format == "diffusers-legacy"
+    names = dict(convert(load_adapter(path), "diffusers").report.mapped)
+    by = {m.name: m for m in legacy.modules}
+    for m in load_adapter(path).modules:
+        other = by[names[m.name]]
+        assert (other.r, other.alpha, other.scaling) == (m.r, m.alpha, m.scaling), m.name
+        np.testing.assert_array_equal(other.delta_weight(), m.delta_weight())

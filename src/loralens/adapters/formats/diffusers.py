@@ -93,8 +93,11 @@ def read_diffusers(file: SafetensorsFile, path: Path | None, name: str, fmt: str
     parts: dict[str, dict[str, str]] = {}
     alphas: dict[str, str] = {}
     for key in sorted(file.keys()):
-        if key.endswith(".alpha"):
-            alphas[key[: -len(".alpha")].replace(".processor.", ".")] = key
+        if key.endswith(".alpha"):  # a module's, or (diffusers' network_alphas) its down tensor's: "….down.weight.alpha"
+            base = key[: -len(".alpha")]
+            down = next((x for x in sorted(LEGACY, key=len, reverse=True) if LEGACY[x] == "a" and base.endswith(x)),
+                        None)
+            alphas[_module_path(base, down) if down else base.replace(".processor.", ".")] = key
             continue
         suffix = next(s for s in sorted(suffixes, key=len, reverse=True) if key.endswith(s))
         parts.setdefault(_module_path(key, suffix), {})[suffixes[suffix]] = key
