@@ -65,7 +65,15 @@ def canonical(module: AdapterModule, fmt: str) -> tuple[str | None, str]:
     return None, module.name
 
 
-def _why_not(module: AdapterModule, fmt: str, to: str) -> str | None:
+#: kohya module paths in a model's original naming (SDXL's SGM UNet, Flux), not diffusers': diffusers' loaders remap
+#: them with model-specific code (block numbers, qkv splits) that loralens does not reproduce
+ORIGINAL_BLOCKS = ("input_blocks.", "middle_block.", "output_blocks.", "double_blocks.", "single_blocks.")
+
+
+def _why_not(module: AdapterModule, fmt: str, to: str, path: str = "") -> str | None:
+    if to == "diffusers" and path.startswith(ORIGINAL_BLOCKS):
+        return ("uses the original model's block names (SDXL SGM / Flux), not diffusers'; diffusers remaps them with "
+                "model-specific code loralens does not reproduce (load the kohya file in diffusers directly)")
     if module.magnitude is not None:
         return "DoRA magnitude vectors have no place in the " + to + " LoRA layout"
     if module.fan_in_fan_out and to != "peft":
@@ -100,7 +108,7 @@ def convert(adapter: Adapter, to: str, *, component: str | None = None, drop_uns
         if to == "peft" and component is not None and comp != component:
             dropped.append((module.name, f"belongs to {comp}, not --component {component}"))
             continue
-        why = _why_not(module, fmt, to)
+        why = _why_not(module, fmt, to, path)
         if why is not None:
             if not drop_unsupported:
                 raise AdapterError(why + " (pass --drop-unsupported to leave it out, listed)", where=module.name)
