@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 import re
 from dataclasses import dataclass
@@ -224,8 +226,8 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
         parameters=int(parameters),
         bytes=adapter.file_bytes,
         dtype=adapter.dtype,
-        base_model=config.get("base_model_name_or_path"),
-        peft_version=config.get("peft_version"),
+        base_model=_as_text(config.get("base_model_name_or_path")),
+        peft_version=_as_text(config.get("peft_version")),
         r=int(config["r"]),
         alpha=float(config["lora_alpha"]),
         use_rslora=bool(config.get("use_rslora", False)),
@@ -241,6 +243,12 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
                         for u in adapter.unsupported)
     return AdapterReport(summary=summary, modules=reports, other_tensors=other_tensors(adapter),
                          unsupported=unsupported)
+
+
+def _as_text(value: object) -> str | None:
+    """An informational config field as text: a number or list there (NaN included) is shown as written, never
+    passed on as a value that JSON output cannot hold."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 def _format_note(adapter: Adapter) -> str:
