@@ -447,7 +447,7 @@ def run_methods(args: argparse.Namespace) -> str:
         return json.dumps({"model": arch.hf_id, "model_type": arch.model_type, "base_total": arch.total_params,
                            "methods": [m.as_dict() for m in rows]})
     lines = [f"{arch.display_name or arch.hf_id} ({arch.hf_id}): {arch.total_params:,} parameters", ""]
-    lines += text_table(["method", "trainable", "% of model", "formula"],
+    lines += text_table(["method", "trainable", "% of all params", "formula"],
                     [[m.name, f"{m.trainable:,}", f"{m.percent:.4f}%", m.formula] for m in rows], {1, 2}).split("\n")
     return "\n".join(lines)
 

@@ -152,17 +152,25 @@ class Published:
     source: str
 
 
+#: data file name (without .json) -> its presets' ids; "gpt2-bert-opt-gpt3" holds the first ten (the lessons' set)
+PRESET_GROUPS: dict[str, list[str]] = {}
+
+
 def _load_presets() -> tuple[dict[str, tuple[str, str, dict[str, Any]]], dict[str, Published]]:
     from importlib.resources import files
 
     configs: dict[str, tuple[str, str, dict[str, Any]]] = {}
     published: dict[str, Published] = {}
+    PRESET_GROUPS.clear()
     folder = files("loralens") / "data" / "models"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+    # the first ten presets first (the order of the Models page's list and of the lessons' table), then by file name
+    for entry in sorted(folder.iterdir(), key=lambda e: (e.name != "gpt2-bert-opt-gpt3.json", e.name)):
         if not entry.name.endswith(".json"):
             continue
+        group = PRESET_GROUPS.setdefault(entry.name.removesuffix(".json"), [])
         for preset in json.loads(entry.read_text(encoding="utf-8"))["presets"]:
             hf_id = preset["hf_id"]
+            group.append(hf_id)
             configs[hf_id] = (preset["short_name"], preset["display_name"], preset["config"])
             published[hf_id] = Published(*preset["published"])
     return configs, published
@@ -204,6 +212,7 @@ __all__ = [
     "ParamHolder",
     "PRESETS",
     "PRESET_CONFIGS",
+    "PRESET_GROUPS",
     "PUBLISHED",
     "Published",
     "SUPPORTED_MODEL_TYPES",

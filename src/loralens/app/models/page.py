@@ -203,7 +203,7 @@ class ModelsPage:
         self.method_table = ui.table(columns=[
             {"name": "name", "label": "method", "field": "name", "align": "left"},
             {"name": "trainable", "label": "trainable", "field": "trainable"},
-            {"name": "percent", "label": "% of model", "field": "percent"},
+            {"name": "percent", "label": "% of all params", "field": "percent"},
             {"name": "formula", "label": "formula", "field": "formula", "align": "left"},
         ], rows=[], row_key="name").props(
             'dense flat bordered wrap-cells data-testid="method-table"').mark("method-table").classes("w-full")
