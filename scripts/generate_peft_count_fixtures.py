@@ -69,6 +69,9 @@ def _families() -> dict:
         grid = lora_grid(architecture_from_config(config))
         out[name] = {"config": config, **facts, "cases": [_case(config, kwargs) for kwargs in grid]}
     for name, kwargs in CASES:
+        if name not in out:  # a config only the option cases use (plain BERT)
+            config = config_json(name)
+            out[name] = {"config": config, **model_facts(build_meta_model(config)), "cases": []}
         out[name]["cases"].append(_case(config_json(name), kwargs))
     return out
 

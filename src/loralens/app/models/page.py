@@ -170,6 +170,10 @@ class ModelsPage:
                         ui.label(title).classes("text-xs ll-muted")
                         self.numbers[key] = ui.label("").classes("ll-num").props(f'data-testid="num-{key}"')
             self.memory_caption = ui.label("").classes("text-xs ll-muted")
+            with ui.row().classes("w-full items-baseline gap-1 no-wrap"):
+                ui.label("CLI:").classes("text-xs ll-muted")
+                self.cli_label = ui.label("").classes("text-xs font-mono break-all").props(
+                    'data-testid="cli-command"')
 
     def _build_charts(self) -> None:
         with ui.row().classes("w-full gap-2 flex-wrap"):
@@ -207,8 +211,8 @@ class ModelsPage:
             {"name": "formula", "label": "formula", "field": "formula", "align": "left"},
         ], rows=[], row_key="name").props(
             'dense flat bordered wrap-cells data-testid="method-table"').mark("method-table").classes("w-full")
-        ui.label("Memory is an estimate (formulas and sources: docs/models-memory.md); counts are exact, as PEFT's "
-                 "get_peft_model reports them.").classes("text-xs ll-muted")
+        ui.label("Memory is an estimate (formulas and sources: docs/models-memory.md in the loralens source "
+                 "repository); counts are exact, as PEFT's get_peft_model reports them.").classes("text-xs ll-muted")
 
     # ------------------------------------------------------------------------------------------ changes
 
@@ -266,6 +270,7 @@ class ModelsPage:
         for name, label in self.errors.items():
             show_message(label, result.errors.get(name))
         ui.navigate.history.replace(page_url("/models", to_query(cm.SCHEMA, s.as_dict()), self.embed))
+        self.cli_label.set_text(cm.cli_command(s))
         if result.count is None or result.arch is None:
             return  # keep the last good numbers; the message is beside the control
         count, arch = result.count, result.arch

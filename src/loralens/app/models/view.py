@@ -13,6 +13,7 @@ from typing import Any
 
 from loralens.app.palette import COLORS, MEMORY_SERIES
 from loralens.app.url_state import Param, read_query
+from loralens.core import defaults as D
 from loralens.core import memory
 from loralens.core.architectures import PRESETS, Architecture, get_architecture
 from loralens.core.memory import MemoryEstimate, compare_training
@@ -31,40 +32,40 @@ METHOD_LABELS = {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}
 
 SCHEMA = (
     Param("model", str, "llama-2-7b", choices=MODEL_NAMES),
-    Param("r", int, 8, 1, 4096),
-    Param("alpha", float, 16.0, 0.001, 100_000),
+    Param("r", int, D.R, 1, 4096),
+    Param("alpha", float, D.LORA_ALPHA, 0.001, 100_000),
     Param("targets", str, ""),  # "" = PEFT's default for the model type; names joined by "," or "all-linear"
     Param("rslora", bool, False),
     Param("dora", bool, False),
-    Param("bias", str, "none", choices=BIAS_MODES),
+    Param("bias", str, D.BIAS, choices=BIAS_MODES),
     Param("method", str, "lora", choices=memory.METHODS),
-    Param("dtype", str, "bf16", choices=memory.DTYPES),
-    Param("optimizer", str, "adamw", choices=memory.OPTIMIZERS),
-    Param("batch", int, 4, 1, 4096),
-    Param("seq", int, 512, 1, 131_072),
-    Param("ckpt", bool, True),
-    Param("gpus", int, 1, 1, 1024),
-    Param("sharding", str, "none", choices=memory.SHARDINGS),
+    Param("dtype", str, D.DTYPE, choices=memory.DTYPES),
+    Param("optimizer", str, D.OPTIMIZER, choices=memory.OPTIMIZERS),
+    Param("batch", int, D.BATCH_SIZE, 1, 4096),
+    Param("seq", int, D.SEQ_LEN, 1, 131_072),
+    Param("ckpt", bool, D.GRADIENT_CHECKPOINTING),
+    Param("gpus", int, D.GPUS, 1, 1024),
+    Param("sharding", str, D.SHARDING, choices=memory.SHARDINGS),
 )
 
 
 @dataclass(frozen=True)
 class ModelsState:
     model: str = "llama-2-7b"
-    r: int = 8
-    alpha: float = 16.0
+    r: int = D.R
+    alpha: float = D.LORA_ALPHA
     targets: str = ""
     rslora: bool = False
     dora: bool = False
-    bias: str = "none"
+    bias: str = D.BIAS
     method: str = "lora"
-    dtype: str = "bf16"
-    optimizer: str = "adamw"
-    batch: int = 4
-    seq: int = 512
-    ckpt: bool = True
-    gpus: int = 1
-    sharding: str = "none"
+    dtype: str = D.DTYPE
+    optimizer: str = D.OPTIMIZER
+    batch: int = D.BATCH_SIZE
+    seq: int = D.SEQ_LEN
+    ckpt: bool = D.GRADIENT_CHECKPOINTING
+    gpus: int = D.GPUS
+    sharding: str = D.SHARDING
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,6 +167,28 @@ def compute(state: ModelsState) -> ModelsResult:
 
 
 
+def cli_command(state: ModelsState) -> str:
+    """The ``loralens memory`` command that reproduces the page's view (the counts: ``params`` with the same
+    model options); options at the shared defaults (core/defaults.py) are left out."""
+    parts = ["loralens memory", f"--model {state.model}"]
+    if state.r != D.R:
+        parts.append(f"--rank {state.r}")
+    if state.alpha != D.LORA_ALPHA:
+        parts.append(f"--alpha {state.alpha:g}")
+    if state.targets:
+        parts.append(f"--target {state.targets}")
+    parts += [flag for on, flag in ((state.rslora, "--rslora"), (state.dora, "--dora")) if on]
+    for value, default, flag in ((state.bias, D.BIAS, "--bias"), (state.method, "lora", "--method"),
+                                 (state.dtype, D.DTYPE, "--dtype"), (state.optimizer, D.OPTIMIZER, "--optimizer"),
+                                 (state.batch, D.BATCH_SIZE, "--batch-size"), (state.seq, D.SEQ_LEN, "--seq-len"),
+                                 (state.gpus, D.GPUS, "--gpus"), (state.sharding, D.SHARDING, "--sharding")):
+        if value != default:
+            parts.append(f"{flag} {value}")
+    if state.ckpt != D.GRADIENT_CHECKPOINTING:
+        parts.append("--gradient-checkpointing" if state.ckpt else "--no-gradient-checkpointing")
+    return " ".join(parts)
+
+
 def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
     """Stacked bars (GiB per device) for full, LoRA and QLoRA, with dashed lines at 24, 40 and 80 GB cards.
 
@@ -212,8 +235,10 @@ def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
     return {
         "animation": False,
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
-        "legend": {"data": list(SERIES), "bottom": 0, "type": "scroll"},
-        "grid": {"left": 52, "right": 12, "top": 20, "bottom": 56},
+        # a plain legend wraps onto a second row in a narrow chart (a "scroll" one pages: 1/2 with arrows)
+        "legend": {"data": list(SERIES), "bottom": 0, "type": "plain", "itemWidth": 14, "itemGap": 8,
+                   "textStyle": {"fontSize": 11}},
+        "grid": {"left": 52, "right": 12, "top": 20, "bottom": 64},
         "xAxis": {"type": "category", "data": [METHOD_LABELS[m] for m in methods]},
         "yAxis": {"type": "value", "name": "GiB per GPU", "nameLocation": "middle", "nameGap": 36,
                   "max": ceiling},
@@ -254,6 +279,6 @@ def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
 
 
 __all__ = [
-    "SCHEMA", "ModelsResult", "ModelsState", "compute", "memory_chart_option", "methods_chart_option",
+    "SCHEMA", "ModelsResult", "ModelsState", "cli_command", "compute", "memory_chart_option", "methods_chart_option",
     "module_choices", "parse_target_text", "state_from_query",
 ]
