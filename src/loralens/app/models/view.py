@@ -6,6 +6,7 @@ page shows it beside that control and keeps the last good numbers on screen.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -15,7 +16,8 @@ from loralens.app.palette import COLORS, MEMORY_SERIES
 from loralens.app.url_state import Param, read_query
 from loralens.core import defaults as D
 from loralens.core import memory
-from loralens.core.architectures import PRESETS, Architecture, get_architecture
+from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
+from loralens.core.heads import PEFT_TASK_TYPE
 from loralens.core.memory import MemoryEstimate, compare_training
 from loralens.core.methods import MethodCount, compare_methods
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
@@ -137,17 +139,48 @@ def _field(error: LoraLensError) -> str:
     return _FIELD_OF.get(error.where or "", "model")
 
 
-def compute(state: ModelsState) -> ModelsResult:
-    """Counts, memory for full/LoRA/QLoRA and the method comparison for ``state``; errors instead of raising."""
+#: the largest config.json the page accepts (real ones are a few kilobytes)
+CONFIG_LIMIT = 1_000_000
+
+
+def parse_config_text(text: str | bytes, name: str = "config.json") -> tuple[Architecture | None, str | None]:
+    """A pasted or uploaded config.json -> its Architecture (the CLI's ``--config`` parser), or the one-line
+    reason it cannot be used (bad JSON, unknown model_type or head, a missing field)."""
+    if len(text) > CONFIG_LIMIT:
+        return None, f"{name}: larger than {CONFIG_LIMIT:,} bytes; a config.json is a few kilobytes"
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, f"{name}: not UTF-8 text"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"{name}: not valid JSON ({error.msg} at line {error.lineno})"
+    except RecursionError:
+        return None, f"{name}: nested too deeply"
+    if not isinstance(data, dict):
+        return None, f"{name}: must hold a JSON object"
+    try:
+        return architecture_from_config(data, short_name=name.removesuffix(".json"),
+                                        hf_id=str(data.get("_name_or_path") or name)), None
+    except LoraLensError as error:
+        return None, f"{name}: {error.message}"
+
+
+def compute(state: ModelsState, arch: Architecture | None = None) -> ModelsResult:
+    """Counts, memory for full/LoRA/QLoRA and the method comparison for ``state`` (on ``arch``, a pasted
+    config.json, instead of the preset when given); errors instead of raising."""
     result = ModelsResult()
     try:
-        arch = result.arch = get_architecture(state.model)
+        arch = result.arch = arch or get_architecture(state.model)
         targets, problem = parse_target_text(arch, state.targets)
         if problem:
             result.errors["targets"] = problem
             return result
         spec = result.spec = LoraConfigSpec(r=state.r, lora_alpha=state.alpha, target_modules=targets,
-                                            use_rslora=state.rslora, use_dora=state.dora, bias=state.bias)
+                                            use_rslora=state.rslora, use_dora=state.dora, bias=state.bias,
+                                            task_type=PEFT_TASK_TYPE.get(arch.task))  # as the CLI: the head's
         result.count = count_lora(arch, spec)
         result.groups = group_modules(result.count.modules)
     except LoraLensError as error:
@@ -167,10 +200,11 @@ def compute(state: ModelsState) -> ModelsResult:
 
 
 
-def cli_command(state: ModelsState) -> str:
+def cli_command(state: ModelsState, config: str | None = None) -> str:
     """The ``loralens memory`` command that reproduces the page's view (the counts: ``params`` with the same
-    model options); options at the shared defaults (core/defaults.py) are left out."""
-    parts = ["loralens memory", f"--model {state.model}"]
+    model options), with ``--config config`` for a pasted config.json; options at the shared defaults
+    (core/defaults.py) are left out."""
+    parts = ["loralens memory", f"--config {config}" if config else f"--model {state.model}"]
     if state.r != D.R:
         parts.append(f"--rank {state.r}")
     if state.alpha != D.LORA_ALPHA:
@@ -279,6 +313,6 @@ def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
 
 
 __all__ = [
-    "SCHEMA", "ModelsResult", "ModelsState", "cli_command", "compute", "memory_chart_option", "methods_chart_option",
+    "CONFIG_LIMIT", "SCHEMA", "ModelsResult", "ModelsState", "cli_command", "compute", "parse_config_text", "memory_chart_option", "methods_chart_option",
     "module_choices", "parse_target_text", "state_from_query",
 ]
