@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from loralens.core import defaults as D
 from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
 from loralens.core.families import SUPPORTED_MODEL_TYPES
 from loralens.core.heads import PEFT_TASK_TYPE, TASKS
@@ -34,9 +35,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(a.short_name for a in PRESETS.values()) + ")")
     source.add_argument("--config", metavar="FILE", help="a Hugging Face config.json ("
                         + ", ".join(SUPPORTED_MODEL_TYPES) + ")")
-    parser.add_argument("--rank", "-r", metavar="R", default="8", help="LoRA rank r (default 8, PEFT's)")
+    parser.add_argument("--rank", "-r", metavar="R", default=str(D.R), help=f"LoRA rank r (default {D.R}, PEFT's)")
     parser.add_argument("--alpha", metavar="A", default=None,
-                        help="lora_alpha (default 8, PEFT's default); scaling = alpha/r, alpha/sqrt(r) with --rslora")
+                        help=f"lora_alpha (default {D.LORA_ALPHA:g}, PEFT's default); scaling = alpha/r, "
+                        "alpha/sqrt(r) with --rslora")
     parser.add_argument("--target", metavar="NAMES|all-linear|REGEX", default=None,
                         help="comma-separated module names (q_proj,v_proj: a name matches a module whose name is it "
                         "or ends with '.'+it), 'all-linear' (all but the output head), or a regex matched against "
@@ -154,7 +156,7 @@ def model_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigS
             raise InvalidParameterError(f"the preset {arch.short_name} is a {arch.task} model; pass its config.json "
                                         "with --config to count another head", where="--task")
     rank = _number(args.rank, "--rank", int)
-    alpha = 8.0 if args.alpha is None else _number(args.alpha, "--alpha", float)
+    alpha = D.LORA_ALPHA if args.alpha is None else _number(args.alpha, "--alpha", float)
     layers = parse_layers(args.layers)
     if layers is not None and max(layers) >= arch.num_layers:
         raise InvalidParameterError(
@@ -340,7 +342,7 @@ def _register_memory(subparsers: argparse._SubParsersAction) -> None:
         "memory",
         help="estimate training memory per GPU (weights, gradients, optimizer, activations, overhead)",
         description="Estimate the memory one GPU needs to train a model with full fine-tuning, LoRA or QLoRA. "
-        "Formulas and sources: docs/models-memory.md.",
+        "Formulas and sources: docs/models-memory.md in the loralens source repository (not installed by pip).",
     )
     add_model_args(parser)
     parser.add_argument("--method", choices=memory.METHODS, default="lora", help="what trains (default lora)")
@@ -350,9 +352,12 @@ def _register_memory(subparsers: argparse._SubParsersAction) -> None:
                         help="storage of the frozen base for lora: auto (= dtype; nf4 for qlora), int8, nf4, ...")
     parser.add_argument("--optimizer", choices=memory.OPTIMIZERS, default="adamw",
                         help="adamw (2 fp32 states), adamw8bit (2 one-byte states), sgd (momentum)")
-    parser.add_argument("--batch-size", default="1", metavar="B", help="micro-batch per GPU (default 1)")
-    parser.add_argument("--seq-len", default="512", metavar="S", help="tokens per sequence (default 512)")
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations per layer")
+    parser.add_argument("--batch-size", default=str(D.BATCH_SIZE), metavar="B",
+                        help=f"micro-batch per GPU (default {D.BATCH_SIZE}, as on the Models page)")
+    parser.add_argument("--seq-len", default=str(D.SEQ_LEN), metavar="S", help=f"tokens per sequence (default {D.SEQ_LEN})")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                        default=D.GRADIENT_CHECKPOINTING,
+                        help="recompute activations per layer (default on, as on the Models page)")
     parser.add_argument("--attention", choices=memory.ATTENTIONS, default="sdpa",
                         help="sdpa (memory-efficient/flash: no s^2 terms, default) or eager")
     parser.add_argument("--gpus", default="1", metavar="N", help="data-parallel GPUs (default 1)")
@@ -402,7 +407,7 @@ def render_memory(arch: Architecture, estimate: Any) -> str:
     lines += text_table(["per device", "GiB", "GB", "share"], rows, {1, 2, 3}).split("\n")
     fits = ", ".join(f"{g} GB {'yes' if d.total <= g * 2**30 else 'no'}" for g in GPU_SIZES_GIB)
     lines += ["", f"fits on one card: {fits} (cards' sizes are GiB)",
-              "estimate: formulas and sources in docs/models-memory.md"]
+              "estimate: formulas and sources in docs/models-memory.md of the loralens source repository"]
     return "\n".join(lines)
 
 
@@ -447,7 +452,7 @@ def run_methods(args: argparse.Namespace) -> str:
         return json.dumps({"model": arch.hf_id, "model_type": arch.model_type, "base_total": arch.total_params,
                            "methods": [m.as_dict() for m in rows]})
     lines = [f"{arch.display_name or arch.hf_id} ({arch.hf_id}): {arch.total_params:,} parameters", ""]
-    lines += text_table(["method", "trainable", "% of model", "formula"],
+    lines += text_table(["method", "trainable", "% of all params", "formula"],
                     [[m.name, f"{m.trainable:,}", f"{m.percent:.4f}%", m.formula] for m in rows], {1, 2}).split("\n")
     return "\n".join(lines)
 

@@ -139,44 +139,44 @@ def architecture_from_config(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Presets: hyper-parameters copied from each model's config.json on the Hugging Face Hub (GPT-3: the paper, Table 2.1)
+# Presets: data files (src/loralens/data/models/*.json), each preset with its config.json values and the published
+# parameter count that tests/core/test_presets.py holds its total to
 
-_LLAMA2 = {"model_type": "llama", "vocab_size": 32000, "max_position_embeddings": 4096}
-PRESET_CONFIGS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    # hf_id: (short name, display name, config)
-    "openai-community/gpt2": ("gpt2", "GPT-2 (124M)", {
-        "model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}),
-    "google-bert/bert-base-uncased": ("bert-base-uncased", "BERT base uncased (BertForMaskedLM)", {
-        "model_type": "bert", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "intermediate_size": 3072, "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2}),
-    "facebook/opt-125m": ("opt-125m", "OPT-125M", {
-        "model_type": "opt", "hidden_size": 768, "ffn_dim": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "vocab_size": 50272, "max_position_embeddings": 2048, "word_embed_proj_dim": 768}),
-    "Qwen/Qwen2.5-0.5B": ("qwen2.5-0.5b", "Qwen2.5-0.5B", {
-        "model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
-        "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
-        "max_position_embeddings": 32768, "tie_word_embeddings": True}),
-    "meta-llama/Llama-2-7b-hf": ("llama-2-7b", "Llama 2 7B", {
-        **_LLAMA2, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 32}),
-    "meta-llama/Llama-2-13b-hf": ("llama-2-13b", "Llama 2 13B", {
-        **_LLAMA2, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
-        "num_attention_heads": 40, "num_key_value_heads": 40}),
-    "meta-llama/Llama-2-70b-hf": ("llama-2-70b", "Llama 2 70B", {
-        **_LLAMA2, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
-        "num_attention_heads": 64, "num_key_value_heads": 8}),
-    "meta-llama/Meta-Llama-3-8B": ("llama-3-8b", "Llama 3 8B", {
-        "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 8192}),
-    "mistralai/Mistral-7B-v0.1": ("mistral-7b", "Mistral 7B v0.1", {
-        "model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
-        "max_position_embeddings": 32768}),
-    "gpt-3-175b": ("gpt3", "GPT-3 175B (LoRA paper; not on the Hub)", {
-        "model_type": "gpt3", "hidden_size": 12288, "num_hidden_layers": 96, "num_attention_heads": 96,
-        "intermediate_size": 4 * 12288, "vocab_size": 50257, "max_position_embeddings": 2048}),
-}
 
+@dataclass(frozen=True)
+class Published:
+    """A model's published size: ``params`` within ``tolerance`` (the rounding of the figure), and where from."""
+
+    params: float
+    tolerance: float
+    source: str
+
+
+#: data file name (without .json) -> its presets' ids; "gpt2-bert-opt-gpt3" holds the first ten (the lessons' set)
+PRESET_GROUPS: dict[str, list[str]] = {}
+
+
+def _load_presets() -> tuple[dict[str, tuple[str, str, dict[str, Any]]], dict[str, Published]]:
+    from importlib.resources import files
+
+    configs: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    published: dict[str, Published] = {}
+    PRESET_GROUPS.clear()
+    folder = files("loralens") / "data" / "models"
+    # the first ten presets first (the order of the Models page's list and of the lessons' table), then by file name
+    for entry in sorted(folder.iterdir(), key=lambda e: (e.name != "gpt2-bert-opt-gpt3.json", e.name)):
+        if not entry.name.endswith(".json"):
+            continue
+        group = PRESET_GROUPS.setdefault(entry.name.removesuffix(".json"), [])
+        for preset in json.loads(entry.read_text(encoding="utf-8"))["presets"]:
+            hf_id = preset["hf_id"]
+            group.append(hf_id)
+            configs[hf_id] = (preset["short_name"], preset["display_name"], preset["config"])
+            published[hf_id] = Published(*preset["published"])
+    return configs, published
+
+
+PRESET_CONFIGS, PUBLISHED = _load_presets()  # hf_id: (short name, display name, config); hf_id: Published
 PRESETS: dict[str, Architecture] = {
     hf_id: architecture_from_config(cfg, hf_id=hf_id, short_name=short, display_name=display)
     for hf_id, (short, display, cfg) in PRESET_CONFIGS.items()
@@ -211,6 +211,10 @@ __all__ = [
     "LinearModule",
     "ParamHolder",
     "PRESETS",
+    "PRESET_CONFIGS",
+    "PRESET_GROUPS",
+    "PUBLISHED",
+    "Published",
     "SUPPORTED_MODEL_TYPES",
     "architecture_from_config",
     "get_architecture",
