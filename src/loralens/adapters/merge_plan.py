@@ -56,6 +56,7 @@ class TensorPlan:
     rows: tuple[np.ndarray, TensorData] | None = None  # trainable tokens: (indices, new rows)
     deltas: list[AdapterModule] = field(default_factory=list)
     bias_of: list[tuple[AdapterModule, TensorData]] = field(default_factory=list)  # lora_bias
+    new_shape: tuple[int, ...] | None = None  # a saved embedding copy with another vocabulary size
 
     @property
     def streamable(self) -> bool:
@@ -135,26 +136,7 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
         return f"{adapter_label}: {tensor}"
 
     by_key = {m.key: m for m in adapter.modules}
-    for module in adapter.modules:
-        tensor = module.tensor_names[0]
-        if module.kind not in ("linear", "embedding") and not module.kernel:
-            raise AdapterError(f"merging a {module.kind} LoRA module is not supported", where=where(tensor))
-        key, _ = resolve_key(module.name + ".weight", base, where(tensor), what=f"adapted module {module.name!r}")
-        dtype, shape = base.keys[key]
-        expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
-                    else (module.out_features, module.in_features // max(1, int(np.prod(module.kernel))),
-                          *module.kernel) if module.kernel else (module.out_features, module.in_features))
-        if shape != expected:
-            raise AdapterError(f"base shape {list(shape)} of {key!r} does not match the adapter's {list(expected)}",
-                               where=where(tensor))
-        if dtype not in FLOAT_DTYPES:
-            raise AdapterError(f"base tensor {key!r} has dtype {dtype}, not a floating type", where=where(tensor))
-        target = plan(key)
-        if target.deltas and (module.magnitude is not None or target.deltas[0].magnitude is not None):
-            raise AdapterError(f"two DoRA/LoRA modules change the one tied tensor {key!r}; not supported",
-                               where=where(tensor))
-        target.deltas.append(module)
-
+    tied_copies: list[tuple[str, str, TensorData]] = []
     if adapter.unsupported:
         first = adapter.unsupported[0]
         raise AdapterError(f"cannot merge module {first.name!r}: {first.reason}", where=first.where)
@@ -196,15 +178,40 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
         through_base_layer = base_name != short
         key, tied = resolve_key(base_name, base, where(name), what="saved copy")
         if tied and not through_base_layer:
-            raise AdapterError(f"is a modules_to_save copy of a head tied to {key!r}; PEFT's merged model unties "
-                               "them, which this tied checkpoint cannot hold", where=where(name))
-        _check_shape(base, key, data.shape, where(name), tied=tied)
+            tied_copies.append((name, key, data))  # allowed only as the very same tensor as the embedding's copy
+            continue
+        resized = _check_shape(base, key, data.shape, where(name), tied=tied, may_resize=True)
         target = plan(key)
+        target.new_shape = tuple(data.shape) if resized else None
         if target.replace is not None:
             raise AdapterError(f"a second saved copy of {key!r} (after {target.replace_from!r}); not supported",
                                where=where(name))
         target.replace, target.replace_from = data, name
 
+    for module in adapter.modules:
+        tensor = module.tensor_names[0]
+        if module.kind not in ("linear", "embedding") and not module.kernel:
+            raise AdapterError(f"merging a {module.kind} LoRA module is not supported", where=where(tensor))
+        key, _ = resolve_key(module.name + ".weight", base, where(tensor), what=f"adapted module {module.name!r}")
+        dtype, shape = base.keys[key]
+        if key in plans and plans[key].new_shape is not None:  # a resized vocabulary: ΔW fits the new rows
+            shape = plans[key].new_shape
+        expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
+                    else (module.out_features, module.in_features // max(1, int(np.prod(module.kernel))),
+                          *module.kernel) if module.kernel else (module.out_features, module.in_features))
+        if shape != expected:
+            raise AdapterError(f"base shape {list(shape)} of {key!r} does not match the adapter's {list(expected)}",
+                               where=where(tensor))
+        if dtype not in FLOAT_DTYPES:
+            raise AdapterError(f"base tensor {key!r} has dtype {dtype}, not a floating type", where=where(tensor))
+        target = plan(key)
+        if target.deltas and (module.magnitude is not None or target.deltas[0].magnitude is not None):
+            raise AdapterError(f"two DoRA/LoRA modules change the one tied tensor {key!r}; not supported",
+                               where=where(tensor))
+        target.deltas.append(module)
+
+    tied_copies_check(plans, tied_copies, adapter_label)
+    check_vocabulary(plans, base, adapter_label)
     for key, target in plans.items():
         if target.rows is not None and (target.deltas or target.replace is not None):
             raise AdapterError("trainable tokens together with LoRA or a saved copy of the same tensor are not "
@@ -212,15 +219,81 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
     return plans
 
 
-def _check_shape(base: BaseView, key: str, shape: tuple[int, ...], where: str, *, tied: bool) -> None:
+def _is_vocabulary(key: str) -> bool:
+    return any(key == e or key.endswith("." + e) for e in INPUT_EMBEDDINGS + OUTPUT_HEADS)
+
+
+def _check_shape(base: BaseView, key: str, shape: tuple[int, ...], where: str, *, tied: bool,
+                 may_resize: bool = False) -> bool:
+    """True when the copy resizes a vocabulary (an embedding or head with other rows, same columns)."""
     base_dtype, base_shape = base.keys[key]
     if base_dtype not in FLOAT_DTYPES:
         raise AdapterError(f"base tensor {key!r} has dtype {base_dtype}, not a floating type", where=where)
+    if (may_resize and _is_vocabulary(key) and len(shape) == 2 and len(base_shape) == 2
+            and shape[1] == base_shape[1] and shape[0] != base_shape[0]):
+        return True
     if tuple(shape) != tuple(base_shape):
         rows = (f"; a resized vocabulary ({shape[0]} rows here, {base_shape[0]} in the base) is not supported"
                 if len(shape) == 2 and len(base_shape) == 2 and shape[1] == base_shape[1] else "")
         raise AdapterError(f"shape {list(shape)} differs from the base's {key!r} {list(base_shape)}{rows}",
                            where=where)
+    return False
+
+
+def tied_copies_check(plans: dict[str, TensorPlan], copies: list[tuple[str, str, TensorData]], label: str) -> None:
+    """A saved copy of a tied head is fine when it is the embedding's own saved copy (a tied model's state dict
+    holds the one tensor under both names); a different one is a modules_to_save copy PEFT unties."""
+    for name, key, data in copies:
+        partner = plans.get(key)
+        same = (partner is not None and partner.replace is not None and partner.replace.dtype == data.dtype
+                and tuple(partner.replace.shape) == tuple(data.shape)
+                and bytes(memoryview(partner.replace.data).cast("B")) == bytes(memoryview(data.data).cast("B")))
+        if not same:
+            raise AdapterError(f"is a modules_to_save copy of a head tied to {key!r}; PEFT's merged model unties "
+                               "them, which this tied checkpoint cannot hold", where=f"{label}: {name}")
+
+
+def vocabulary_rows(plans: dict[str, TensorPlan]) -> int | None:
+    """The new vocabulary size when the merge resizes the embeddings (all resized copies agree), else None."""
+    rows = {p.new_shape[0] for p in plans.values() if p.new_shape is not None}
+    return rows.pop() if len(rows) == 1 else None
+
+
+def check_vocabulary(plans: dict[str, TensorPlan], base: BaseView, label: str) -> None:
+    resized = {k: p.new_shape for k, p in plans.items() if p.new_shape is not None}
+    if not resized:
+        return
+    rows = {shape[0] for shape in resized.values()}
+    if len(rows) != 1:
+        raise AdapterError(f"the saved embeddings resize the vocabulary to different sizes ({sorted(rows)})",
+                           where=f"{label}: {', '.join(sorted(resized))}")
+    others = [k for k in base.keys if _is_vocabulary(k) and k not in resized and not base.tied]
+    if others:
+        raise AdapterError(f"resizes the vocabulary to {rows.pop()} rows but not {others[0]!r}: PEFT's merged "
+                           "model would hold the new rows your resize_token_embeddings gave it, and the adapter "
+                           "does not hold them",
+                           where=f"{label}: {next(iter(resized))}")
+    old = {base.keys[k][1][0] for k in resized}
+    vocab = _config_vocab(base.config)
+    if vocab is None or vocab not in old:
+        raise AdapterError(f"resizes the vocabulary but the base's config.json has vocab_size {vocab} (not "
+                           f"{sorted(old)}); cannot rewrite it", where=f"{label}: {next(iter(resized))}")
+
+
+def _config_vocab(config: dict[str, Any]) -> int | None:
+    for holder in (config, config.get("text_config")):
+        if isinstance(holder, dict) and isinstance(holder.get("vocab_size"), int):
+            return int(holder["vocab_size"])
+    return None
+
+
+def resized_config(raw: bytes, rows: int) -> bytes:
+    """config.json with vocab_size set to the merged vocabulary (where it is written), as transformers writes it."""
+    config = json.loads(raw.decode("utf-8"))
+    for holder in (config, config.get("text_config")):
+        if isinstance(holder, dict) and isinstance(holder.get("vocab_size"), int):
+            holder["vocab_size"] = rows
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def _token_indices(value: object, module_name: str, where: str) -> list[int]:
