@@ -170,9 +170,24 @@ def test_lora_on_fused_moe_experts_is_reported_by_name_and_the_rest_read(tmp_pat
     assert [m.name for m in adapter.modules] == ["model.layers.0.self_attn.q_proj"]
     assert {u.name for u in adapter.unsupported} == {"model.layers.0.mlp.experts",
                                                       "model.layers.0.mlp.experts.base_layer"}
+    # each expert's ΔW and spectrum against PEFT's own ParamWrapper.get_delta_weight (E, ·, ·)
+    report = {m.name: m for m in inspect_adapter(adapter).modules}
+    wrappers = {"experts.base_layer": peft.base_model.model.model.layers[0].mlp.experts.base_layer,
+                "experts": peft.base_model.model.model.layers[0].mlp.experts}
+    for stem, wrapper in wrappers.items():
+        delta = wrapper.get_delta_weight("default").detach().double().numpy()  # (E, out, in) or (E, in, out)
+        stored = wrapper.get_param().shape
+        for e in range(3):
+            ours = next(m for m in adapter.experts if m.name == f"model.layers.0.mlp.{stem}[{e}]")
+            theirs = delta[e] if delta[e].shape == (ours.out_features, ours.in_features) else delta[e].T
+            assert delta[e].shape == tuple(stored[1:])
+            np.testing.assert_allclose(ours.delta_weight(), theirs, rtol=1e-5, atol=1e-7 * np.abs(theirs).max())
+            s = np.linalg.svd(theirs, compute_uv=False)[:4]
+            np.testing.assert_allclose(report[ours.name].singular_values, s, rtol=1e-5, atol=1e-9)
     assert main(["inspect", str(tmp_path / "moe")]) == 0
     out = capsys.readouterr().out
     assert "not read: module model.layers.0.mlp.experts: LoRA on a fused parameter" in out
+    assert "model.layers.0.mlp.experts.base_layer[2]" in out
     assert main(["resize", str(tmp_path / "moe"), "--rank", "2", "-o", str(tmp_path / "o")]) == 1
     assert "cannot resize module 'model.layers.0.mlp.experts" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
