@@ -231,7 +231,8 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
         ranks=sorted({m.r for m in adapter.modules + adapter.experts}),
         name=adapter.name,
     )
-    unsupported = tuple({"name": u.name, "reason": u.reason, "tensors": list(u.tensors), "bytes": u.bytes}
-                        for u in adapter.unsupported)
+    expert_stems = {m.key.removeprefix(PREFIX) for m in adapter.experts}
+    unsupported = tuple({"name": u.name, "reason": u.reason, "tensors": list(u.tensors), "bytes": u.bytes,
+                         "inspected": u.name in expert_stems} for u in adapter.unsupported)
     return AdapterReport(summary=summary, modules=reports, other_tensors=other_tensors(adapter),
                          unsupported=unsupported)

@@ -57,11 +57,13 @@ class TensorPlan:
     deltas: list[AdapterModule] = field(default_factory=list)
     bias_of: list[tuple[AdapterModule, TensorData]] = field(default_factory=list)  # lora_bias
     new_shape: tuple[int, ...] | None = None  # a saved embedding copy with another vocabulary size
+    experts: list[tuple[int, AdapterModule, bool]] = field(default_factory=list)  # (e, ΔW_e, stored (in, out))
 
     @property
     def streamable(self) -> bool:
         """Only one module's ΔW: merged a block of rows at a time."""
-        return self.replace is None and self.rows is None and not self.bias_of and len(self.deltas) == 1
+        return (self.replace is None and self.rows is None and not self.bias_of and len(self.deltas) == 1
+                and not self.experts)
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,11 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
 
     by_key = {m.key: m for m in adapter.modules}
     tied_copies: list[tuple[str, str, TensorData]] = []
-    if adapter.unsupported:
-        first = adapter.unsupported[0]
-        raise AdapterError(f"cannot merge module {first.name!r}: {first.reason}", where=first.where)
+    expert_stems = {m.key for m in adapter.experts}
+    for first in adapter.unsupported:
+        if PREFIX + first.name not in expert_stems and first.name not in expert_stems:
+            raise AdapterError(f"cannot merge module {first.name!r}: {first.reason}", where=first.where)
+    _plan_experts(adapter, base, plan, where)
     for name, data in adapter.other_tensors.items():
         short = name[len(PREFIX):] if name.startswith(PREFIX) else name
         if data.dtype not in FLOAT_DTYPES:
@@ -221,6 +225,41 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
 
 def _is_vocabulary(key: str) -> bool:
     return any(key == e or key.endswith("." + e) for e in INPUT_EMBEDDINGS + OUTPUT_HEADS)
+
+
+def _plan_experts(adapter: Adapter, base: BaseView, plan: Any, where: Any) -> None:
+    """Fused MoE experts (PEFT's ParamWrapper): each wrapper's parameter is the base tensor of its module with the
+    shape (E, out, in) or (E, in, out) (unique, else refused); ΔW_e goes into slice e, as PEFT's merge does."""
+    groups: dict[str, list[AdapterModule]] = {}
+    for module in adapter.experts:
+        groups.setdefault(module.key, []).append(module)
+    used: dict[str, str] = {}
+    for stem, experts in groups.items():
+        path = stem.removeprefix(PREFIX)
+        while path.endswith(".base_layer"):
+            path = path[: -len(".base_layer")]
+        first = experts[0]
+        count, out, inp = len(experts), first.out_features, first.in_features
+        label = where(first.tensor_names[0])
+        if out == inp:
+            raise AdapterError(f"fused experts of a square ({out} x {inp}) parameter: which way PEFT stores them "
+                               "is not in the files; not supported", where=label)
+        found = [(k, shape[1:] == (inp, out)) for k, (dtype, shape) in base.keys.items()
+                 if k.startswith(path + ".") and "." not in k[len(path) + 1:] and dtype in FLOAT_DTYPES
+                 and len(shape) == 3 and shape[0] == count and shape[1:] in ((out, inp), (inp, out))
+                 and k not in used]
+        if len(found) != 1:
+            what = "no" if not found else f"{len(found)} ({', '.join(k for k, _ in found)})"
+            hint = ("; the checkpoint may store each expert apart (e.g. Mixtral's experts.N.w1/w2/w3, which "
+                    "transformers fuses when it loads): not supported" if not found else "")
+            raise AdapterError(f"{what} fused base tensor of {path!r} fits {count} experts of {out} x {inp}{hint}",
+                               where=label)
+        key, transposed = found[0]
+        used[key] = stem
+        target = plan(key)
+        if target.replace is not None or target.rows is not None or target.deltas:
+            raise AdapterError(f"fused experts and another change of {key!r} are not supported", where=label)
+        target.experts.extend((e, module, transposed) for e, module in enumerate(experts))
 
 
 def _check_shape(base: BaseView, key: str, shape: tuple[int, ...], where: str, *, tied: bool,
@@ -352,6 +391,11 @@ def apply_plan(target: TensorPlan, base_values: np.ndarray, dtype: str, merged_r
         w = round_to(merged_rows(module, w.reshape(shape[0], -1), 0, dtype), dtype).reshape(shape)
     for module, bias in target.bias_of:
         w = round_to(w + decode(bias, work) * work(module.scaling), dtype)
+    if target.experts:
+        w = np.array(w, dtype=work, copy=True)
+        for e, module, transposed in target.experts:  # PEFT: delta.to(param.dtype), then param += delta
+            delta = (module.b.astype(work) @ module.a.astype(work)) * work(module.scaling)  # (out, in)
+            w[e] = round_to(w[e] + round_to(delta.T if transposed else delta, dtype), dtype)
     return w
 
 

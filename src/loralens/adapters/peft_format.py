@@ -368,7 +368,7 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
 
             experts = expert_modules(spec, file, stem, a_key, b_key, a_rows // r, r, alpha, scaling)
             raise _Unsupported(f"LoRA on a fused parameter (target_parameters: {', '.join(spec.target_parameters)}):"
-                               f" {a_rows // r} experts of rank {r}, inspected per expert; resize and merge do not "
+                               f" {a_rows // r} experts of rank {r}, inspected per expert and merged; resize does not "
                                "handle fused experts yet", experts)
     if a_rows != r:
         raise AdapterError(
