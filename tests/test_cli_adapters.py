@@ -202,9 +202,14 @@ def test_bad_input_is_one_line_exit_1_nothing_written(tmp_path: Path, capsys: py
 def test_missing_config_and_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "a"
     folder.mkdir()
-    shutil.copy(PLAIN / "adapter_model.safetensors", folder)
+    # safetensors that are no known LoRA layout (here a base model's weights): PEFT's config is missing
+    shutil.copy(FIXTURES / "base_llama" / "model.safetensors", folder / "adapter_model.safetensors")
     code, _, err = run(capsys, "inspect", folder)
     assert code == 1 and err.startswith(f"loralens: error: {folder / 'adapter_config.json'}: missing")
+    # PEFT weights alone are read (issue 11: r from the shapes, PEFT's default lora_alpha, said so)
+    shutil.copy(PLAIN / "adapter_model.safetensors", folder)
+    code, out, _ = run(capsys, "inspect", folder)
+    assert code == 0 and "peft-weights" in out and "lora_alpha 8 assumed" in out
     code, _, err = run(capsys, "inspect", tmp_path / "nowhere")
     assert code == 1 and err == f"loralens: error: {tmp_path / 'nowhere'}: not found\n"
 

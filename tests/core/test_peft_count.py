@@ -77,7 +77,11 @@ def test_lora_paper_gpt3_numbers(targets: list[str], r: int, expected: int) -> N
 
 def test_lora_paper_gpt3_checkpoint_is_36_mib_in_fp16() -> None:
     result = count_lora(GPT3, LoraConfigSpec(r=4, target_modules=["q_proj", "v_proj"]))
-    assert result.adapter_bytes == {"fp32": 72 * 2**20, "bf16": 36 * 2**20, "fp16": 36 * 2**20}
+    # the paper's 35 MB checkpoint stores the factors in fp16: 2 bytes each; PEFT keeps them in float32 even on an
+    # fp16 model (autocast_adapter_dtype), so its file holds 72 MiB of tensors whatever the model's dtype
+    assert 2 * result.trainable == 36 * 2**20
+    assert result.tensor_bytes == {"fp32": 72 * 2**20, "bf16": 72 * 2**20, "fp16": 72 * 2**20}
+    assert 0 < result.adapter_bytes["fp16"] - result.tensor_bytes["fp16"] < 60_000  # + the header of 384 tensors
 
 
 def test_default_targets_are_peft_defaults() -> None:
@@ -163,7 +167,9 @@ def test_all_linear_is_at_least_any_subset(mt: tuple[str, list[str]], r: int, do
     assert everything.trainable >= subset.trainable
     assert subset.trainable == subset.lora_params + subset.dora_params + subset.bias_params
     assert subset.total == arch.total_params + subset.lora_params + subset.dora_params
-    assert subset.adapter_bytes["fp32"] == 4 * subset.trainable == 2 * subset.adapter_bytes["bf16"]
+    # PEFT saves BERT's tied decoder bias under both its names with bias="all"
+    twice = arch.vocab_size if bias == "all" and arch.model_type == "bert" else 0
+    assert subset.tensor_bytes["fp32"] == 4 * (subset.trainable + twice)
 
 
 @settings(max_examples=40, deadline=None)

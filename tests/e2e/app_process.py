@@ -15,14 +15,17 @@ from pathlib import Path
 
 
 def loralens_command() -> list[str]:
-    """``loralens --no-browser``: the installed command beside this Python, else ``python -m loralens``."""
+    """``loralens --no-browser --port 0``: the installed command beside this Python, else ``python -m loralens``.
+
+    ``--port 0`` (a free port): test apps never meet each other or a loralens running on the default port."""
     command = shutil.which("loralens", path=str(Path(sys.executable).parent)) or shutil.which("loralens")
-    return [command, "--no-browser"] if command else [sys.executable, "-m", "loralens", "--no-browser"]
+    return [*([command] if command else [sys.executable, "-m", "loralens"]), "--no-browser", "--port", "0"]
 
 
 @contextmanager
-def served_app(argv: list[str], cwd: Path, ready_path: str = "/") -> Iterator[str]:
-    """Run ``argv``, read the URL it prints, wait until ``ready_path`` answers, yield the URL, then stop it."""
+def served_app(argv: list[str], cwd: Path, ready_path: str = "/", with_token: bool = False) -> Iterator[str]:
+    """Run ``argv``, read the URL it prints, wait until ``ready_path`` answers, yield the URL (without its launch
+    token unless ``with_token``: then ``base?token=...``), then stop it."""
     # NiceGUI treats a process with PYTEST_* variables as a test run; the app must start as a user's does
     env = {name: value for name, value in os.environ.items() if not name.startswith(("PYTEST", "NICEGUI"))}
     process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -35,7 +38,8 @@ def served_app(argv: list[str], cwd: Path, ready_path: str = "/") -> Iterator[st
             break
         lines.append(line)
         if "http://" in line:
-            url = line[line.index("http://"):].split()[0].rstrip("/")
+            printed = line[line.index("http://"):].split()[0]
+            url = printed.split("?")[0].rstrip("/")  # without the launch token
     # drain output so that the server never blocks on a full pipe
     drain = threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True)  # type: ignore[union-attr]
     drain.start()
@@ -48,7 +52,7 @@ def served_app(argv: list[str], cwd: Path, ready_path: str = "/") -> Iterator[st
                 break
             except OSError:
                 time.sleep(0.1)
-        yield url
+        yield url + printed[len(url) + 1:] if with_token else url
     finally:
         process.terminate()
         try:

@@ -76,6 +76,8 @@ class AdapterSummary:
     nonfinite: list[str]
     ranks: list[int]  # distinct module ranks, ascending
     name: str = "adapter"
+    format: str = "peft"  # the layout the adapter was read from (adapters.formats)
+    format_note: str = ""  # how that layout's scaling was read
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,8 @@ class AdapterSummary:
             "target_modules": self.target_modules,
             "ranks": self.ranks,
             "nonfinite": self.nonfinite,
+            "format": self.format,
+            "format_note": self.format_note,
         }
 
 
@@ -230,9 +234,17 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
         nonfinite=nonfinite,
         ranks=sorted({m.r for m in adapter.modules + adapter.experts}),
         name=adapter.name,
+        format=adapter.format,
+        format_note=_format_note(adapter),
     )
     expert_stems = {m.key.removeprefix(PREFIX) for m in adapter.experts}
     unsupported = tuple({"name": u.name, "reason": u.reason, "tensors": list(u.tensors), "bytes": u.bytes,
                          "inspected": u.name in expert_stems} for u in adapter.unsupported)
     return AdapterReport(summary=summary, modules=reports, other_tensors=other_tensors(adapter),
                          unsupported=unsupported)
+
+
+def _format_note(adapter: Adapter) -> str:
+    from loralens.adapters.formats import describe
+
+    return describe(adapter)

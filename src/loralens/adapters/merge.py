@@ -152,6 +152,10 @@ def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out
     """Write the merged model to ``out_dir`` (atomically). Nothing is written if any check fails: everything the
     adapter holds is applied as PEFT's merge_and_unload applies it (merge_plan.py), or the merge is refused."""
     adapter = adapter_path if isinstance(adapter_path, Adapter) else load_adapter(adapter_path)
+    if adapter.format != "peft":  # its module names are not a transformers base's keys: never guess the mapping
+        raise AdapterError(f"merge applies PEFT adapters to a transformers base; this is a {adapter.format} adapter "
+                           "(loralens convert IN --to peft -o OUT first, if its modules are a transformers model's)",
+                           where=str(adapter.path or adapter.name))
     base = locate_base(base_path)
     inputs = [p for p in (adapter.path, Path(base_path)) if p is not None]
     check_output(out_dir, force=force, inputs=inputs)

@@ -222,6 +222,8 @@ def named_adapters(folder: Path) -> list[str]:
 def load_adapter(path: str | Path, adapter_name: str | None = None) -> Adapter:
     """Read a LoRA adapter: a PEFT folder, or its .safetensors file with adapter_config.json beside it, or a file
     of another known layout (``adapters.formats``). ``adapter_name``: one of the named adapters in the folder."""
+    from loralens.adapters.formats import load_special, read_other  # formats import this module
+
     if adapter_name is not None:
         folder = Path(path)
         named = named_adapters(folder) if folder.is_dir() else []
@@ -229,9 +231,11 @@ def load_adapter(path: str | Path, adapter_name: str | None = None) -> Adapter:
             listed = f" (it holds: {', '.join(named)})" if named else " (it holds no named adapters)"
             raise AdapterError(f"no adapter named {adapter_name!r} here{listed}", where=str(path))
         path = folder / adapter_name
+    special = load_special(path)  # an MLX-LM folder: its adapter_config.json is not PEFT's
+    if special is not None:
+        return special  # type: ignore[return-value]
     config_path, weights_path = resolve_paths(path)
     if not config_path.is_file():
-        from loralens.adapters.formats import read_other  # formats import this module
 
         other = read_other(weights_path, SafetensorsFile.open(weights_path)) if weights_path.is_file() else None
         if other is not None:
@@ -249,6 +253,10 @@ def load_adapter(path: str | Path, adapter_name: str | None = None) -> Adapter:
 
 def load_adapter_from_bytes(config_json: bytes, safetensors: bytes, name: str = "upload") -> Adapter:
     """The same, from the bytes of the two files (for uploads)."""
+    from loralens.adapters.formats.mlx import is_mlx_config, read_mlx  # an MLX-LM adapter's two files
+
+    if is_mlx_config(config_json[: MAX_CONFIG_BYTES + 1]):
+        return read_mlx(config_json, f"{name}/{CONFIG_NAME}", SafetensorsFile.from_bytes(safetensors, name), None, name)
     config, spec = parse_config(config_json, f"{name}/{CONFIG_NAME}")
     file = SafetensorsFile.from_bytes(safetensors, f"{name}/{WEIGHTS_NAME}")
     return _build(config, spec, file, name=name, path=None)

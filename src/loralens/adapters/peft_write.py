@@ -48,6 +48,10 @@ def _as_adapter(value: object) -> Adapter:
 def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
     """{"adapter_config.json": ..., "adapter_model.safetensors": ...} (for downloads)."""
     adapter = _as_adapter(resized_or_adapter)
+    if adapter.format != "peft":  # written in the layout it was read from
+        from loralens.adapters.formats import output_bytes
+
+        return output_bytes(adapter)
     metadata = dict(adapter.metadata) or {"format": "pt"}
     return {CONFIG_NAME: config_bytes(adapter.config), WEIGHTS_NAME: to_bytes(adapter_tensors(adapter), metadata)}
 
@@ -55,6 +59,10 @@ def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
 def write_adapter(resized_or_adapter: object, out_dir: str | Path, *, force: bool = False) -> Path:
     """Write the adapter folder atomically (temporary folder, renamed when complete). Returns the folder."""
     adapter = _as_adapter(resized_or_adapter)
+    if adapter.format != "peft":  # written in the layout it was read from
+        from loralens.adapters.formats import write_other
+
+        return write_other(adapter, out_dir, force=force)
     inputs = [adapter.path] if adapter.path is not None else []
     with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:
         (temp / CONFIG_NAME).write_bytes(config_bytes(adapter.config))

@@ -152,9 +152,15 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
                                      delta_fro=float(np.sqrt(np.sum(s**2)))))
     config = _config_for(adapter.config, new_modules)
     resized = Adapter(config=config, modules=tuple(new_modules), dtype=adapter.dtype, path=adapter.path,
-                      file_bytes=0, name=adapter.name, other_tensors=adapter.other_tensors, metadata=adapter.metadata)
-    tensors = adapter_tensors(resized)
-    size = len(_header(tensors, dict(adapter.metadata) or {"format": "pt"})) + sum(t.nbytes for t in tensors.values())
+                      file_bytes=0, name=adapter.name, other_tensors=adapter.other_tensors, metadata=adapter.metadata,
+                      format=adapter.format)
+    if adapter.format == "peft":
+        tensors, metadata = adapter_tensors(resized), dict(adapter.metadata) or {"format": "pt"}
+    else:  # another layout (adapters.formats) keeps its own: the size of the file it will write
+        from loralens.adapters.formats import output_files
+
+        tensors, metadata, _ = output_files(resized)
+    size = len(_header(tensors, metadata)) + sum(t.nbytes for t in tensors.values())
     resized = replace(resized, file_bytes=size)
     return ResizedAdapter(adapter=resized, modules=tuple(reports), parameters_before=_lora_params(adapter),
                           parameters_after=_lora_params(resized), rank=rank, energy=energy,

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from loralens.adapters import inspect_adapter, load_adapter, merge_adapter, resize_adapter, write_adapter
-from loralens.adapters.atomic import check_output
+from loralens.adapters.formats import load_any
+from loralens.adapters.formats.output import check_output_path
 from loralens.adapters.inspect import AdapterReport
 from loralens.adapters.resize import ResizedAdapter
 from loralens.core.lowrank import rank_for_energy
@@ -22,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
     p.add_argument("--adapter", metavar="NAME", help="one of the named adapters (subfolders) in PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary + modules)")
+    p.add_argument("--alpha", type=float, metavar="A", help="lora_alpha of PEFT weights that have no "
+                   "adapter_config.json (default: PEFT's 8)")
     p.set_defaults(handler=run_inspect)
 
     p = subparsers.add_parser("resize", help="cut an adapter's rank (best rank-N approximation of each ΔW)",
@@ -36,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new adapter folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--alpha", type=float, metavar="A", help="lora_alpha of PEFT weights that have no "
+                   "adapter_config.json (default: PEFT's 8)")
     p.set_defaults(handler=run_resize)
 
     p = subparsers.add_parser("merge", help="merge an adapter into its base model's safetensors",
@@ -66,6 +71,7 @@ def format_report(report: AdapterReport, path: str) -> str:
     targets = s.target_modules if isinstance(s.target_modules, str) else ", ".join(sorted(s.target_modules or []))
     lines = [
         f"adapter       {path}",
+        f"format        {s.format}: {s.format_note}",
         f"base model    {s.base_model or '-'}",
         f"PEFT version  {s.peft_version or '-'}",
         f"modules       {s.modules}    parameters {s.parameters:,}    file {decimal_bytes(s.bytes)}    dtype {s.dtype}",
@@ -97,7 +103,7 @@ def format_report(report: AdapterReport, path: str) -> str:
 
 
 def run_inspect(args: argparse.Namespace) -> str:
-    report = inspect_adapter(load_adapter(args.path, args.adapter))
+    report = inspect_adapter(load_any(args.path, alpha=args.alpha, adapter_name=args.adapter))
     if args.json:
         return _dumps(report.to_json())
     return format_report(report, args.path)
@@ -106,7 +112,7 @@ def run_inspect(args: argparse.Namespace) -> str:
 def format_resize(resized: ResizedAdapter, out: str) -> str:
     config = resized.config
     lines = [
-        f"wrote {out}",
+        f"wrote {out} ({resized.adapter.format})",
         f"r {config['r']}    lora_alpha {config['lora_alpha']:g}    "
         f"rank_pattern {len(config.get('rank_pattern') or {})} modules    alpha_pattern {len(config.get('alpha_pattern') or {})} modules",
         f"parameters {resized.parameters_before:,} -> {resized.parameters_after:,}    "
@@ -120,8 +126,8 @@ def format_resize(resized: ResizedAdapter, out: str) -> str:
 
 
 def run_resize(args: argparse.Namespace) -> str:
-    adapter = load_adapter(args.path, args.adapter)
-    check_output(args.output, force=args.force, inputs=[adapter.path] if adapter.path else [])
+    adapter = load_any(args.path, alpha=args.alpha, adapter_name=args.adapter)
+    check_output_path(args.output, adapter.format, force=args.force, inputs=[adapter.path] if adapter.path else [])
     resized = resize_adapter(adapter, rank=args.rank, energy=args.energy)
     write_adapter(resized, args.output, force=args.force)
     if args.json:

@@ -14,12 +14,14 @@ from typing import Any
 
 from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
 from loralens.core.families import SUPPORTED_MODEL_TYPES
+from loralens.core.heads import PEFT_TASK_TYPE, TASKS
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
 from loralens.core.peft_count import LoraCount, count_lora, group_modules
 from loralens.core.units import binary_bytes, text_table
 from loralens.errors import InvalidParameterError
 
 _REGEX_CHARS = set("*+?[](){}|^$\\")
+PEFT_TASK_TYPES = ("CAUSAL_LM", "SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS", "SEQ_2_SEQ_LM", "FEATURE_EXTRACTION")
 
 
 # ---- shared model arguments ------------------------------------------------------------------------------------
@@ -44,8 +46,32 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dora", action="store_true", help="DoRA: adds one trainable magnitude per output feature")
     parser.add_argument("--bias", choices=BIAS_MODES, default="none",
                         help="which base biases train: none, lora_only (of adapted modules), all")
-    parser.add_argument("--layers", metavar="0,1,...", default=None,
+    parser.add_argument("--layers", "--layers-to-transform", dest="layers", metavar="0,1,...", default=None,
                         help="layers_to_transform: only these block indices (e.g. 0,1,2 or 0-3,8); needs NAMES")
+    parser.add_argument("--layers-pattern", metavar="NAMES", default=None,
+                        help="layers_pattern: the name(s) of the block list whose index --layers reads (layers,h)")
+    parser.add_argument("--exclude-modules", metavar="NAMES|REGEX", default=None,
+                        help="exclude_modules: names (a module equal to one or ending with '.'+it) or a regex")
+    parser.add_argument("--modules-to-save", metavar="NAMES", default=None,
+                        help="modules_to_save: modules trained and saved whole (a module whose name ends with one)")
+    parser.add_argument("--target-parameters", metavar="NAMES", default=None,
+                        help="target_parameters: LoRA on bare parameters, e.g. mlp.experts.gate_up_proj (fused MoE "
+                        "experts) or self_attn.o_proj.weight")
+    parser.add_argument("--trainable-token-indices", metavar="JSON", default=None,
+                        help="trainable_token_indices: a JSON list of token ids, or {module: [ids]}")
+    parser.add_argument("--rank-pattern", metavar="JSON", default=None,
+                        help='rank_pattern: JSON {"regex": r}, the first key matching a module (re.match on '
+                        "'(.*\\.)?(key)$') gives its r")
+    parser.add_argument("--alpha-pattern", metavar="JSON", default=None, help="alpha_pattern: JSON {\"regex\": alpha}")
+    parser.add_argument("--lora-bias", action="store_true", help="lora_bias: a trainable bias on each lora_B")
+    parser.add_argument("--use-dora", dest="dora", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--use-rslora", dest="rslora", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task", choices=TASKS, default=None,
+                        help="the model head (default: the config's architectures, else the family's first): "
+                        + ", ".join(TASKS))
+    parser.add_argument("--task-type", choices=PEFT_TASK_TYPES, default=None,
+                        help="PEFT's task_type (default: the head's: SEQ_CLS and TOKEN_CLS save the classifier/score, "
+                        "QUESTION_ANS qa_outputs)")
 
 
 def parse_targets(text: str | None) -> tuple[str, ...] | str | None:
@@ -94,23 +120,71 @@ def _renamed(error: InvalidParameterError, names: dict[str, str]) -> InvalidPara
     return error
 
 
+def _json_option(args: argparse.Namespace, attr: str, option: str) -> Any:
+    text = getattr(args, attr, None)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(f"not valid JSON ({error.msg})", where=option) from None
+
+
+def _names_option(args: argparse.Namespace, attr: str, option: str, allow_regex: bool) -> Any:
+    text = getattr(args, attr, None)
+    if text is None:
+        return None
+    try:
+        found = parse_targets(text)
+    except InvalidParameterError as error:
+        raise InvalidParameterError(error.message, where=option) from None
+    if isinstance(found, str) and not allow_regex:
+        raise InvalidParameterError(f"expected comma-separated names, got {text!r}", where=option)
+    return found
+
+
 def model_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigSpec]:
     """The architecture and the LoRA config the command line asks for (errors name the option)."""
-    arch = architecture_from_config(args.config) if args.config else get_architecture(args.model)
+    task = getattr(args, "task", None)
+    if args.config:
+        arch = architecture_from_config(args.config, task=task)
+    else:
+        arch = get_architecture(args.model)
+        if task is not None and task != arch.task:
+            raise InvalidParameterError(f"the preset {arch.short_name} is a {arch.task} model; pass its config.json "
+                                        "with --config to count another head", where="--task")
     rank = _number(args.rank, "--rank", int)
     alpha = 8.0 if args.alpha is None else _number(args.alpha, "--alpha", float)
     layers = parse_layers(args.layers)
     if layers is not None and max(layers) >= arch.num_layers:
         raise InvalidParameterError(
             f"{arch.short_name} has layers 0 to {arch.num_layers - 1}, got {max(layers)}", where="--layers")
-    options = {"r": "--rank", "lora_alpha": "--alpha", "target_modules": "--target", "bias": "--bias",
-               "layers_to_transform": "--layers"}
+    extra = {
+        "exclude_modules": _names_option(args, "exclude_modules", "--exclude-modules", True),
+        "modules_to_save": _names_option(args, "modules_to_save", "--modules-to-save", False),
+        "target_parameters": _names_option(args, "target_parameters", "--target-parameters", False),
+        "layers_pattern": _names_option(args, "layers_pattern", "--layers-pattern", False),
+        "trainable_token_indices": _json_option(args, "trainable_token_indices", "--trainable-token-indices"),
+        "rank_pattern": _json_option(args, "rank_pattern", "--rank-pattern") or {},
+        "alpha_pattern": _json_option(args, "alpha_pattern", "--alpha-pattern") or {},
+        "lora_bias": bool(getattr(args, "lora_bias", False)),
+    }
+    task_type = getattr(args, "task_type", None) or PEFT_TASK_TYPE.get(arch.task)
     try:
         spec = LoraConfigSpec(r=rank, lora_alpha=alpha, target_modules=parse_targets(args.target),
-                              use_rslora=args.rslora, use_dora=args.dora, bias=args.bias, layers_to_transform=layers)
+                              use_rslora=args.rslora, use_dora=args.dora, bias=args.bias, layers_to_transform=layers,
+                              task_type=task_type, **extra)
     except InvalidParameterError as error:
-        raise _renamed(error, options) from None
+        raise _renamed(error, {**OPTIONS, **{f: "--" + f.replace("_", "-") for f in extra}}) from None
     return arch, spec
+
+
+OPTIONS = {"r": "--rank", "lora_alpha": "--alpha", "target_modules": "--target", "bias": "--bias",
+           "layers_to_transform": "--layers", "use_dora": "--dora", "use_rslora": "--rslora",
+           "task_type": "--task-type"}
+_SPEC_OPTIONS = {**OPTIONS, **{f: "--" + f.replace("_", "-") for f in (
+    "exclude_modules", "modules_to_save", "target_parameters", "layers_pattern", "trainable_token_indices",
+    "rank_pattern", "alpha_pattern", "lora_bias")}}
 
 
 def count_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigSpec, LoraCount]:
@@ -118,7 +192,7 @@ def count_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigS
     try:
         return arch, spec, count_lora(arch, spec)
     except InvalidParameterError as error:
-        raise _renamed(error, {"target_modules": "--target"}) from None
+        raise _renamed(error, _SPEC_OPTIONS) from None
 
 
 # ---- params ----------------------------------------------------------------------------------------------------
@@ -158,7 +232,11 @@ def params_json(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, per
             "use_rslora": spec.use_rslora, "use_dora": spec.use_dora, "bias": spec.bias,
             "layers_to_transform": list(spec.layers_to_transform) if isinstance(spec.layers_to_transform, tuple)
             else spec.layers_to_transform,
+            **{name: _plain(getattr(spec, name)) for name in (
+                "layers_pattern", "exclude_modules", "modules_to_save", "target_parameters",
+                "trainable_token_indices", "rank_pattern", "alpha_pattern", "lora_bias", "task_type")},
         },
+        "task": arch.task,
         "trainable": result.trainable,
         "total": result.total,
         "base_total": result.base_total,
@@ -167,10 +245,22 @@ def params_json(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, per
         "dora_params": result.dora_params,
         "bias_params": result.bias_params,
         "adapter_bytes": dict(result.adapter_bytes),
+        "tensor_bytes": dict(result.tensor_bytes),
+        "modules_to_save": [{"name": n, "params": p} for n, p in result.saved_modules],
+        "token_params": result.token_params,
         "num_modules": result.num_modules,
         "modules": modules,
     }
 
+
+
+def _plain(value: Any) -> Any:
+    """A spec value as JSON: tuples as lists, mappings as dicts."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _scaling_text(value: float) -> str:
@@ -188,7 +278,7 @@ def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, p
     settings = ", ".join(x for x in [f"r={spec.r}", f"alpha={spec.lora_alpha:g}", *extra] if x)
     size = result.adapter_bytes
     lines = [
-        f"{arch.display_name or arch.hf_id} ({arch.hf_id}) - LoRA {settings}",
+        f"{arch.display_name or arch.hf_id} ({arch.hf_id}, {arch.model_type} {arch.task}) - LoRA {settings}",
         f"targets: {target_text}" + (" (PEFT's default for " + arch.model_type + ")" if spec.target_modules is None
                                      else ""),
         "",
@@ -201,9 +291,14 @@ def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, p
         lines.append(f"  DoRA magnitudes  {result.dora_params:>17,}")
     if spec.bias != "none":
         lines.append(f"  trainable biases {result.bias_params:>17,}")
+    for name, params in result.saved_modules:
+        lines.append(f"  saved whole      {params:>17,}   {name} (modules_to_save"
+                     + (f", task_type {spec.task_type})" if spec.task_type else ")"))
+    if result.token_params:
+        lines.append(f"  token deltas     {result.token_params:>17,}")
     lines += [
-        f"adapter size       {binary_bytes(size['fp32'])} fp32, {binary_bytes(size['bf16'])} bf16/fp16 "
-        f"(tensor bytes)",
+        f"adapter file       {binary_bytes(size['fp32'])} fp32, {binary_bytes(size['bf16'])} bf16/fp16 "
+        f"(adapter_model.safetensors as PEFT saves it)",
         "",
     ]
     right = {1, 2, 3, 4, 5, 6}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loralens.core.families import FAMILIES, SUPPORTED_MODEL_TYPES, Family, get_family
+from loralens.core.heads import BASE, resolve_task
 from loralens.core.model_shape import ConfigReader, LinearModule, ModelShape, ParamHolder
 from loralens.errors import ConfigError
 
@@ -53,13 +54,26 @@ class Architecture(ModelShape):
         return next((m.name for m in self.linear_modules if m.is_output_head), None)
 
     @functools.cached_property
+    def module_names(self) -> tuple[str, ...]:
+        """Every module's name (linear, embeddings, norms, the modules holding bare parameters, containers)."""
+        leaves = [m.name for m in self.linear_modules] + [
+            h.module if h.kind == "param" else h.name for h in self.other_modules]
+        names: dict[str, None] = {}
+        for name in leaves:
+            parts = name.split(".")
+            for end in range(1, len(parts) + 1):
+                names.setdefault(".".join(parts[:end]), None)
+        return tuple(names)
+
+    @functools.cached_property
     def other_module_index(self) -> dict[str, tuple[tuple[str, ParamHolder | None], ...]]:
         """Every module that is not linear, by the last part of its name: the parameter holders (embeddings, norms)
         and the containers (``model.layers.0.self_attn``: None), which a target may also match in PEFT."""
-        holders = {h.name: h for h in self.other_modules}
+        holders = {h.name: h for h in self.other_modules if h.kind != "param"}
         linear = {m.name: m for m in self.linear_modules}
         names: dict[str, ParamHolder | None] = dict(holders)
-        for name in (*holders, *linear):
+        params = [h.name for h in self.other_modules if h.kind == "param"]
+        for name in (*holders, *linear, *params):
             parts = name.split(".")
             for end in range(1, len(parts)):
                 prefix = ".".join(parts[:end])
@@ -81,8 +95,13 @@ def architecture_from_config(
     hf_id: str = "",
     short_name: str = "",
     display_name: str = "",
+    task: str | None = None,
 ) -> Architecture:
-    """Build an Architecture from a Hugging Face config.json (a path or the parsed dict)."""
+    """Build an Architecture from a Hugging Face config.json (a path or the parsed dict).
+
+    The head is the config's ``architectures[0]`` (``BertForSequenceClassification``: pooler + classifier) or
+    ``task`` (core/heads.py ``TASKS``) when given; a model class the family does not build is refused by name.
+    """
     if isinstance(path_or_dict, Mapping):
         data, source = path_or_dict, "config"
     else:
@@ -100,7 +119,10 @@ def architecture_from_config(
         if not isinstance(data, dict):
             raise ConfigError("must hold a JSON object", where=source)
     family = get_family(data.get("model_type"), source)
-    shape = family.build(ConfigReader(data, source))
+    if task is None and data.get("architectures") == [family.base_class] and family.base_class:
+        task = BASE
+    shape = family.build(ConfigReader(data, source, resolve_task(data, family.tasks, family.model_type, source,
+                                                                 task)))
     if not hf_id:
         hf_id = str(data.get("_name_or_path") or data.get("name_or_path") or source)
     if not short_name and hf_id == source and source != "config":

@@ -33,8 +33,8 @@ from loralens.adapters import (
 )
 from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
+from loralens.app import security, sessions, settings
 from loralens.app.inspector.uploads import UploadRefused, classify, limit_text, rejection_message
-from loralens.app import settings
 from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.url_state import Param, format_value, page_url, read_query
 from loralens.core.validation import check_float, check_int
@@ -74,6 +74,14 @@ def open_bytes(config: bytes, weights: bytes, name: str) -> tuple[Any, Any]:
     return adapter, inspect_adapter(adapter)
 
 
+def open_single_bytes(weights: bytes, name: str) -> tuple[Any, Any] | None:
+    """(adapter, report) of an uploaded kohya / diffusers file (no config needed), or None for other layouts."""
+    from loralens.adapters.formats import read_single_file_bytes
+
+    adapter = read_single_file_bytes(weights, name)
+    return None if adapter is None else (adapter, inspect_adapter(adapter))
+
+
 def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
     """A zip holding the resized adapter's adapter_config.json and adapter_model.safetensors."""
     files = adapter_to_bytes(resize_adapter(adapter, rank=rank, energy=energy))
@@ -106,13 +114,20 @@ class Loaded:
 class InspectorPage:
     """One browser session's Inspector: its controls, the adapter it shows, and its URL state."""
 
-    def __init__(self, values: dict[str, Any], embed: bool) -> None:
+    def __init__(self, values: dict[str, Any], embed: bool, disk_refusal: str | None = None) -> None:
+        self.disk_refusal = disk_refusal  # why this session may not open folders (security.disk_refusal)
         self.values = values
         self.embed = embed
         self.loaded: Loaded | None = None
         self.pending: dict[str, tuple[str, bytes]] = {}
         self.generation = 0  # counts opens; only the latest one's result is shown
         self.limit = settings.current.upload_limit_bytes
+
+    def release(self) -> None:
+        """Drop the adapter, the pending upload bytes and the shown report when the session ends."""
+        self.generation += 1  # a read still running is discarded when it returns
+        self.loaded = None
+        self.pending.clear()
 
     # ---- building
 
@@ -144,7 +159,7 @@ class InspectorPage:
             self.upload_status = ui.label("").classes("ll-muted text-sm")
             self.upload_status.set_visibility(False)
             self.upload_error = tag(error_label(), "upload-error")
-            if settings.current.local_files_allowed:
+            if self.disk_refusal is None:
                 with ui.row().classes("w-full items-end gap-2 no-wrap"):
                     self.path_input = (
                         ui.input("or a folder on this machine", placeholder="/path/to/adapter")
@@ -154,10 +169,7 @@ class InspectorPage:
                     )
                     tag(ui.button("Open", on_click=self.on_open_path), "path-open")
             else:
-                ui.label(
-                    f"Opening a folder on the server's disk is off: the app listens on {settings.current.host}, "
-                    "not only on this machine."
-                ).classes("ll-muted text-sm")
+                ui.label(self.disk_refusal[0].upper() + self.disk_refusal[1:] + ".").classes("ll-muted text-sm")
             self.path_error = tag(error_label(), "path-error")
 
     def build(self, messages: list[str]) -> None:
@@ -205,12 +217,7 @@ class InspectorPage:
                              stem="sample_adapter", error=self.upload_error)
 
     def path_refusal(self) -> str | None:
-        if settings.current.local_files_allowed:
-            return None
-        return (
-            f"opening a folder on the server's disk is turned off because the app listens on "
-            f"{settings.current.host}; upload the two files instead"
-        )
+        return self.disk_refusal
 
     async def open_path(self, text: str, error: ui.label) -> bool:
         refusal = self.path_refusal()
@@ -268,11 +275,36 @@ class InspectorPage:
                 self.values["path"] = ""
                 self.values["module"] = ""
                 self.sync_url()
+        elif "weights" in self.pending and await self.open_single():  # a kohya / diffusers file needs no config
+            pass
         elif self.pending:
             have = next(iter(self.pending.values()))[0]
             missing = WEIGHTS_NAME if "config" in self.pending else CONFIG_NAME
             self.upload_status.set_text(f"Received {have}; now add {missing}.")
             self.upload_status.set_visibility(True)
+
+    async def open_single(self) -> bool:
+        """Open the pending .safetensors alone if it is a kohya or diffusers file."""
+        weights_name, weights = self.pending["weights"]
+        try:
+            single = await run.io_bound(open_single_bytes, weights, weights_name)
+        except Exception as exc:  # noqa: BLE001 - e.g. a LyCORIS file: say what it is, never a traceback
+            self.pending.clear()
+            self.upload_status.set_visibility(False)
+            show_message(self.upload_error, describe(exc, f"reading upload {weights_name}"))
+            return True
+        if single is None:
+            return False
+        self.pending.clear()
+        self.upload_status.set_visibility(False)
+        stem = weights_name.rsplit(".", 1)[0]
+        opened = await self.open_with(lambda: single, label=f"upload {weights_name}", stem=stem,
+                                      error=self.upload_error)
+        if opened:
+            self.values["path"] = ""
+            self.values["module"] = ""
+            self.sync_url()
+        return True
 
     # ---- URL state
 
@@ -531,7 +563,8 @@ def register() -> None:
         query = read_query(SCHEMA, request.query_params)
         values, messages, embed = query.values, query.messages, query.embed
         with page_frame("Inspector", embed):
-            view = InspectorPage(values, embed)
+            view = InspectorPage(values, embed, security.disk_refusal(request.cookies))
+            sessions.on_end(view.release)
             view.build(messages)
             view.busy_text.set_text("Reading the adapter…")
             view.busy.set_visibility(True)

@@ -64,7 +64,10 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
         return str(value)
 
     nonfinite = summary.nonfinite
+    fmt = getattr(summary, "format", "peft")
+    note = getattr(summary, "format_note", "")
     return [
+        ("Format", f"{fmt}: {note}" if note else fmt),
         ("Modules", text(summary.modules)),
         ("Parameters", text(summary.parameters)),
         ("Size", f"{decimal_bytes(summary.bytes)} ({summary.bytes:,} bytes)"),
