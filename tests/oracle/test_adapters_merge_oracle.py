@@ -148,6 +148,7 @@ def test_a_task_head_the_base_does_not_hold_is_refused(tmp_path: Path, capsys: p
     _refused(tmp_path, adapter, tmp_path / "base", "base_model.model.score.weight", "has no tensor 'score.weight'")
     from loralens.cli import main
 
+    capsys.readouterr()  # transformers' progress bars so far
     assert main(["merge", str(adapter), "--base", str(tmp_path / "base"), "-o", str(tmp_path / "merged")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("loralens: error: ") and "score.weight" in err
