@@ -253,6 +253,14 @@ def test_a_module_of_an_unknown_layout_is_reported_by_name_and_the_rest_inspecte
         code, _, err = run(capsys, *argv)
         assert code == 1 and err.count("\n") == 1 and f"module {module!r}" in err and A_KEY in err
         assert not (tmp_path / "out").exists()
+    from loralens.adapters import load_adapter, write_adapter
+    from loralens.adapters.safetensors_io import load_arrays
+
+    copy = write_adapter(load_adapter(folder), tmp_path / "copy")  # the module not read is written back as it was
+    ours, theirs = load_arrays(copy / WEIGHTS), load_arrays(folder / WEIGHTS)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        np.testing.assert_array_equal(ours[key], theirs[key])
 
 
 def test_informational_config_fields_of_any_type_are_shown_as_written(tmp_path: Path,

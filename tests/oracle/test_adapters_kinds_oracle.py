@@ -184,6 +184,14 @@ def test_lora_on_fused_moe_experts_is_reported_by_name_and_the_rest_read(tmp_pat
             np.testing.assert_allclose(ours.delta_weight(), theirs, rtol=1e-5, atol=1e-7 * np.abs(theirs).max())
             s = np.linalg.svd(theirs, compute_uv=False)[:4]
             np.testing.assert_allclose(report[ours.name].singular_values, s, rtol=1e-5, atol=1e-9)
+    from safetensors import safe_open
+
+    copy = write_adapter(adapter, tmp_path / "copy")  # written back whole: the fused factors too, byte for byte
+    with safe_open(tmp_path / "moe" / "adapter_model.safetensors", "pt") as f, \
+            safe_open(copy / "adapter_model.safetensors", "pt") as g:
+        assert set(f.keys()) == set(g.keys())
+        for key in f.keys():
+            assert torch.equal(f.get_tensor(key), g.get_tensor(key)), key
     assert main(["inspect", str(tmp_path / "moe")]) == 0
     out = capsys.readouterr().out
     assert "not resizable: module model.layers.0.mlp.experts: LoRA on a fused parameter" in out

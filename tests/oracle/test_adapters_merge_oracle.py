@@ -26,6 +26,8 @@ from transformers import (
     LlamaForSequenceClassification,
 )
 
+from adapter_helpers import tree_digest
+
 from loralens.adapters import merge_adapter
 from loralens.errors import AdapterError
 
@@ -125,8 +127,10 @@ def ulps(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _refused(tmp_path: Path, adapter: Path, base: Path, *fragments: str) -> None:
+    before = tree_digest(adapter), tree_digest(base)
     with pytest.raises(AdapterError) as info:
         merge_adapter(adapter, base, tmp_path / "merged")
+    assert (tree_digest(adapter), tree_digest(base)) == before  # the inputs are only read
     text = str(info.value)
     assert "\n" not in text
     for fragment in fragments:
@@ -135,13 +139,20 @@ def _refused(tmp_path: Path, adapter: Path, base: Path, *fragments: str) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "base"]
 
 
-def test_a_task_head_the_base_does_not_hold_is_refused(tmp_path: Path) -> None:
+def test_a_task_head_the_base_does_not_hold_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, _, adapter = make(tmp_path, "seq_cls_head", torch.float32)
     torch.manual_seed(0)
     for item in (tmp_path / "base").iterdir():
         item.unlink()
     LlamaForCausalLM(llama()).save_pretrained(tmp_path / "base")  # the causal LM the classifier was built from
     _refused(tmp_path, adapter, tmp_path / "base", "base_model.model.score.weight", "has no tensor 'score.weight'")
+    from loralens.cli import main
+
+    capsys.readouterr()  # transformers' progress bars so far
+    assert main(["merge", str(adapter), "--base", str(tmp_path / "base"), "-o", str(tmp_path / "merged")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("loralens: error: ") and "score.weight" in err
+    assert not (tmp_path / "merged").exists()
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))

@@ -113,6 +113,7 @@ class UnsupportedModule:
     tensors: tuple[str, ...]
     bytes: int
     where: str = ""  # file: first tensor, for messages
+    data: Mapping[str, TensorData] = field(default_factory=dict, compare=False)  # kept byte for byte on writing
 
 
 @dataclass(frozen=True, eq=False)
@@ -311,7 +312,8 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
             experts.extend(why.experts)
             names = tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles)
             unsupported.append(UnsupportedModule(stem.removeprefix(PREFIX), str(why), names,
-                                                 sum(file.tensors[n].nbytes for n in names), file.where(names[0])))
+                                                 sum(file.tensors[n].nbytes for n in names), file.where(names[0]),
+                                                 {} if why.experts else {n: file.tensor_data(n) for n in names}))
             continue
         dtypes.update({module.dtype, module.b_dtype or module.dtype})
         modules.append(module)

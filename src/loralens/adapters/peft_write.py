@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from loralens.adapters.atomic import atomic_output_dir
 from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME, Adapter, _key_for
 from loralens.adapters.safetensors_io import TensorData, encode, to_bytes, write_file
@@ -30,6 +32,16 @@ def adapter_tensors(adapter: Adapter) -> dict[str, TensorData]:
             name = names[0] if names else f"{module.key}.lora_magnitude_vector"
             magnitude = module.magnitude.reshape(module.magnitude_shape or module.magnitude.shape)
             tensors[name] = encode(magnitude, module.magnitude_dtype or module.dtype)
+    groups: dict[str, list[Any]] = {}
+    for expert in adapter.experts:  # fused MoE factors: put the experts back together, as PEFT stores them
+        groups.setdefault(expert.key, []).append(expert)
+    for stem, experts in groups.items():
+        a = np.concatenate([e.a for e in experts], axis=0)  # (E·r, in): A.reshape(E, r, in)[e] = A_e
+        b = np.stack([e.b for e in experts], axis=2).reshape(experts[0].b.shape[0], -1)  # (out, r·E)
+        tensors[_key_for(stem, "a", "linear")] = encode(a, experts[0].dtype)
+        tensors[_key_for(stem, "b", "linear")] = encode(b, experts[0].b_dtype or experts[0].dtype)
+    for unsupported in adapter.unsupported:  # a module loralens does not read is still written as it was
+        tensors.update(unsupported.data)
     tensors.update(adapter.other_tensors)
     return tensors
 
