@@ -58,9 +58,24 @@ def test_port_in_use_is_one_line_not_a_traceback(capsys) -> None:  # type: ignor
         port = busy.getsockname()[1]
         assert main(["serve", "--no-browser", "--port", str(port)]) == 1
     err = capsys.readouterr().err
-    assert err == f"loralens: error: serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert err == (f"loralens: error: serve: cannot listen on 127.0.0.1:{port}: Address already in use (is loralens "
+                   "already running there? --port N picks another port, --port 0 a free one)\n")
+
+
+def test_serves_on_a_fixed_default_port_so_links_survive_a_restart(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two starts without --port listen on the same documented port; --port 0 asks for a free one."""
+    import importlib
+
+    app_main = importlib.import_module("loralens.app.main")  # as serve imports it (NiceGUI's fixture may drop it)
+
+    seen: list[int | None] = []
+    monkeypatch.setattr(app_main, "run_app", lambda host, port, show: seen.append(port))
+    assert main(["--no-browser"]) == 0 and main(["serve", "--no-browser"]) == 0
+    assert main(["--no-browser", "--port", "0"]) == 0
+    assert seen == [8765, 8765, 0]
+    assert app_main.check_address("127.0.0.1", 0) > 0
 
 
 def test_unknown_host_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--host", "203.0.113.7", "--no-browser"]) == 1  # TEST-NET-3: never an address of this machine
-    assert "cannot listen on 203.0.113.7:any port" in capsys.readouterr().err
+    assert "cannot listen on 203.0.113.7:8765" in capsys.readouterr().err

@@ -163,7 +163,6 @@ BAD = {
                    "has rank 4 but adapter_config.json gives r=8"),
     "shapes-disagree": (dict(tensors=_set(B_KEY, lambda b: b[:, :3])), WEIGHTS, A_KEY,
                         "has 4 rows but lora_B shape [32, 3] has 3 columns"),
-    "a-not-2d": (dict(tensors=_set(A_KEY, lambda a: a.reshape(-1))), WEIGHTS, A_KEY, "must be 2-D"),
     "config-not-json": (dict(config=b"{r: 4"), "adapter_config.json", None, "is not valid JSON"),
     "config-missing-r": (dict(config=_config(r=None)), "adapter_config.json", "r", "is missing"),
     "config-bad-r": (dict(config=_config(r="eight")), "adapter_config.json", "r", "must be a whole number, got 'eight'"),
@@ -203,9 +202,14 @@ def test_bad_input_is_one_line_exit_1_nothing_written(tmp_path: Path, capsys: py
 def test_missing_config_and_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "a"
     folder.mkdir()
-    shutil.copy(PLAIN / "adapter_model.safetensors", folder)
+    # safetensors that are no known LoRA layout (here a base model's weights): PEFT's config is missing
+    shutil.copy(FIXTURES / "base_llama" / "model.safetensors", folder / "adapter_model.safetensors")
     code, _, err = run(capsys, "inspect", folder)
     assert code == 1 and err.startswith(f"loralens: error: {folder / 'adapter_config.json'}: missing")
+    # PEFT weights alone are read (issue 11: r from the shapes, PEFT's default lora_alpha, said so)
+    shutil.copy(PLAIN / "adapter_model.safetensors", folder)
+    code, out, _ = run(capsys, "inspect", folder)
+    assert code == 0 and "peft-weights" in out and "lora_alpha 8 assumed" in out
     code, _, err = run(capsys, "inspect", tmp_path / "nowhere")
     assert code == 1 and err == f"loralens: error: {tmp_path / 'nowhere'}: not found\n"
 
@@ -233,4 +237,19 @@ def test_nan_is_reported_by_inspect_and_refused_by_resize_and_merge(tmp_path: Pa
     for argv in _commands(folder, tmp_path / "out")[2:]:
         code, _, err = run(capsys, *argv)
         assert code == 1 and err.count("\n") == 1 and A_KEY in err and "NaN or Inf" in err
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_module_of_an_unknown_layout_is_reported_by_name_and_the_rest_inspected(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = make_adapter(tmp_path / "odd", tensors=_set(A_KEY, lambda a: a.reshape(-1)))
+    code, out, err = run(capsys, "inspect", folder)
+    module = A_KEY.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+    assert code == 0 and err == "" and f"not read: module {module}: lora_A shape [128]" in out
+    code, out, _ = run(capsys, "inspect", folder, "--json")
+    report = json.loads(out)
+    assert [u["name"] for u in report["unsupported"]] == [module] and len(report["modules"]) > 1
+    for argv in _commands(folder, tmp_path / "out")[2:]:
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and err.count("\n") == 1 and f"module {module!r}" in err and A_KEY in err
         assert not (tmp_path / "out").exists()

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from loralens import __version__
-from loralens.commands import adapters, export, labs, models, serve
+from loralens.commands import adapters, export, formats, labs, models, serve
 from loralens.errors import InvalidParameterError, LoraLensError
 
-COMMAND_MODULES = (serve, models, labs, adapters, export)
+COMMAND_MODULES = (serve, models, labs, adapters, export, formats)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,9 +15,11 @@ from pathlib import Path
 
 
 def loralens_command() -> list[str]:
-    """``loralens --no-browser``: the installed command beside this Python, else ``python -m loralens``."""
+    """``loralens --no-browser --port 0``: the installed command beside this Python, else ``python -m loralens``.
+
+    ``--port 0`` (a free port): test apps never meet each other or a loralens running on the default port."""
     command = shutil.which("loralens", path=str(Path(sys.executable).parent)) or shutil.which("loralens")
-    return [command, "--no-browser"] if command else [sys.executable, "-m", "loralens", "--no-browser"]
+    return [*([command] if command else [sys.executable, "-m", "loralens"]), "--no-browser", "--port", "0"]
 
 
 @contextmanager

@@ -7,12 +7,11 @@ from loralens.adapters.merge import MergeReport, merge_adapter
 from loralens.adapters.peft_format import (
     Adapter,
     AdapterModule,
-    adapter_to_bytes,
     load_adapter,
     load_adapter_from_bytes,
     refuse_pickle,
-    write_adapter,
 )
+from loralens.adapters.peft_write import adapter_to_bytes, write_adapter
 from loralens.adapters.resize import ResizedAdapter, ResizedModule, resize_adapter
 from loralens.adapters.safetensors_io import SafetensorsFile
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from loralens.core.blas import single_threaded_blas
-from loralens.adapters.peft_format import Adapter, AdapterModule
+from loralens.adapters.peft_format import PREFIX, Adapter, AdapterModule
 from loralens.core.lowrank import effective_rank, energy_kept, numerical_rank, singular_values
 
 _LAYER = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")
@@ -76,6 +76,8 @@ class AdapterSummary:
     nonfinite: list[str]
     ranks: list[int]  # distinct module ranks, ascending
     name: str = "adapter"
+    format: str = "peft"  # the layout the adapter was read from (adapters.formats)
+    format_note: str = ""  # how that layout's scaling was read
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,17 +95,62 @@ class AdapterSummary:
             "target_modules": self.target_modules,
             "ranks": self.ranks,
             "nonfinite": self.nonfinite,
+            "format": self.format,
+            "format_note": self.format_note,
         }
+
+
+@dataclass(frozen=True)
+class OtherTensor:
+    """A tensor of the file that is not a LoRA factor: what it is, and its share of the file."""
+
+    name: str
+    what: str
+    dtype: str
+    shape: tuple[int, ...]
+    bytes: int
+    share: float  # of the file's bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "what": self.what, "dtype": self.dtype, "shape": list(self.shape),
+                "bytes": self.bytes, "share": self.share}
 
 
 @dataclass(frozen=True, eq=False)
 class AdapterReport:
     summary: AdapterSummary
     modules: tuple[ModuleReport, ...]
+    other_tensors: tuple[OtherTensor, ...] = ()
+    unsupported: tuple[dict[str, Any], ...] = ()  # {"name", "reason", "tensors", "bytes"}: modules not read
 
     def to_json(self) -> dict[str, Any]:
         """The exact object ``loralens inspect --json`` prints (NaN/Inf become null)."""
-        return {"summary": self.summary.to_json(), "modules": [m.to_json() for m in self.modules]}
+        return {"summary": self.summary.to_json(), "modules": [m.to_json() for m in self.modules],
+                "other_tensors": [t.to_json() for t in self.other_tensors], "unsupported": list(self.unsupported)}
+
+
+def describe_tensor(name: str) -> str:
+    """What PEFT saved this non-LoRA tensor for (from its key, as PEFT's save_pretrained names it)."""
+    short = name.removeprefix(PREFIX)
+    if short.endswith(".lora_B.bias"):
+        return "lora_bias (trained bias of lora_B)"
+    if short.endswith(".token_adapter.trainable_tokens_delta"):
+        return "trainable tokens (new rows)"
+    if ".base_layer." in short:
+        return "copy of the base layer (save_embedding_layers, or a trained bias)"
+    if short.endswith(".bias"):
+        return "trained bias (bias='all' / 'lora_only')"
+    if any(short.endswith(e) for e in ("embed_tokens.weight", "wte.weight", "embed_in.weight", "lm_head.weight",
+                                       "embed_out.weight", "word_embeddings.weight")):
+        return "whole embedding or head (modules_to_save or save_embedding_layers)"
+    return "modules_to_save copy (e.g. a task head)"
+
+
+def other_tensors(adapter: Adapter) -> tuple[OtherTensor, ...]:
+    total = max(1, adapter.file_bytes)
+    rows = [OtherTensor(name, describe_tensor(name), data.dtype, tuple(data.shape), data.nbytes, data.nbytes / total)
+            for name, data in adapter.other_tensors.items()]
+    return tuple(sorted(rows, key=lambda t: (-t.bytes, t.name)))
 
 
 def _num(value: float) -> float | None:
@@ -123,8 +170,7 @@ def _fro(x: np.ndarray) -> float:
 
 
 def inspect_module(module: AdapterModule) -> ModuleReport:
-    finite = bool(np.isfinite(module.a).all() and np.isfinite(module.b).all()
-                  and (module.magnitude is None or np.isfinite(module.magnitude).all()))
+    finite = module.finite  # no NaN/Inf, and ΔW far inside float64 (no LAPACK call on an overflow)
     r = module.a.shape[0]
     if finite:
         s = singular_values(module.b, module.a, module.scaling)  # (r,) via the r x r core
@@ -160,7 +206,8 @@ def inspect_module(module: AdapterModule) -> ModuleReport:
 
 def _nonfinite_tensors(module: AdapterModule) -> list[str]:
     arrays = [module.a, module.b] + ([module.magnitude] if module.magnitude is not None else [])
-    return [name for name, array in zip(module.tensor_names, arrays, strict=False) if not np.isfinite(array).all()]
+    bad = [name for name, array in zip(module.tensor_names, arrays, strict=False) if not np.isfinite(array).all()]
+    return bad or [f"{module.name} (scaling x |B| x |A| overflows)"]
 
 
 def inspect_adapter(adapter: Adapter) -> AdapterReport:
@@ -187,5 +234,16 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
         nonfinite=nonfinite,
         ranks=sorted({m.r for m in adapter.modules}),
         name=adapter.name,
+        format=adapter.format,
+        format_note=_format_note(adapter),
     )
-    return AdapterReport(summary=summary, modules=reports)
+    unsupported = tuple({"name": u.name, "reason": u.reason, "tensors": list(u.tensors), "bytes": u.bytes}
+                        for u in adapter.unsupported)
+    return AdapterReport(summary=summary, modules=reports, other_tensors=other_tensors(adapter),
+                         unsupported=unsupported)
+
+
+def _format_note(adapter: Adapter) -> str:
+    from loralens.adapters.formats import describe
+
+    return describe(adapter)

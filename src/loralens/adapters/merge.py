@@ -10,6 +10,7 @@ W' = m / ‖W + ΔW‖_row · (W + ΔW).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,18 @@ import numpy as np
 
 from loralens.core.blas import single_threaded_blas
 from loralens.adapters.atomic import atomic_output_dir, check_output
-from loralens.adapters.peft_format import PICKLE_SUFFIXES, PREFIX, Adapter, AdapterModule, refuse_pickle, load_adapter
+from loralens.adapters.merge_plan import (
+    BaseView,
+    TensorPlan,
+    apply_plan,
+    check_finite,
+    decode,
+    plan_merge,
+    read_base_config,
+    read_whole,
+    round_to,
+)
+from loralens.adapters.peft_format import PICKLE_SUFFIXES, Adapter, AdapterModule, load_adapter, refuse_pickle
 from loralens.adapters.safetensors_io import (
     DTYPES,
     FLOAT_DTYPES,
@@ -40,11 +52,11 @@ class MergeReport:
     merged: tuple[str, ...]  # base weight keys that were changed
     tensors: int  # tensors written in total
     bytes_written: int
-    skipped: tuple[str, ...] = field(default_factory=tuple)  # adapter tensors that are not LoRA factors
+    replaced: tuple[str, ...] = field(default_factory=tuple)  # base keys replaced by saved copies / token rows
 
     def to_json(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "shards": list(self.shards), "merged": list(self.merged),
-                "tensors": self.tensors, "bytes_written": self.bytes_written, "skipped": list(self.skipped)}
+                "tensors": self.tensors, "bytes_written": self.bytes_written, "replaced": list(self.replaced)}
 
 
 @dataclass(frozen=True)
@@ -103,19 +115,14 @@ def _from_index(index: Path) -> BaseModel:
                      weight_map=dict(weight_map))
 
 
-def _base_key(module: AdapterModule, keys: set[str], where: str) -> str:
-    exact = module.name + ".weight"
-    if exact in keys:
-        return exact
-    matches = [k for k in keys if k.endswith("." + exact)] or [k for k in keys if exact.endswith("." + k)]
-    if len(matches) == 1:
-        return matches[0]
-    raise AdapterError(f"adapted module {module.name!r} has no weight {exact!r} in the base model", where=where)
-
-
-def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int) -> np.ndarray:
+def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int, stored: str | None = None) -> np.ndarray:
     """Rows ``row_start:row_start+len(rows)`` of W + ΔW in the base orientation (float32 for 16/32-bit bases,
-    float64 for float64). For DoRA on a fan_in_fan_out weight, ``rows`` must be the whole weight."""
+    float64 for float64). For DoRA on a fan_in_fan_out weight or an embedding, ``rows`` must be the whole weight
+    (PEFT's DoRA embedding: magnitude per embedding dimension, norms over the vocabulary).
+
+    ``stored``: the base's dtype. PEFT's Embedding.merge rounds ΔW to it before adding (``delta.to(orig_dtype)``);
+    its Linear adds the float32 ΔW (one rounding, by the caller).
+    """
     work = np.float64 if rows.dtype == np.float64 else np.float32
     stop = row_start + rows.shape[0]
     a = module.a.astype(work, copy=False)  # (r, in)
@@ -126,63 +133,63 @@ def merged_rows(module: AdapterModule, rows: np.ndarray, row_start: int) -> np.n
         delta = ((b @ a[:, row_start:stop]) * scaling).T  # (rows, out)
     else:  # stored (out, in): rows index the outputs
         delta = (b[row_start:stop] @ a) * scaling  # (rows, in)
+    if module.kind == "embedding" and stored is not None and module.magnitude is None:
+        delta = round_to(delta, stored)
     if module.magnitude is None:
         return w + delta
-    if module.kind == "embedding":
-        raise AdapterError("merging a DoRA embedding is not supported", where=module.key)
     natural = w + delta
     magnitude = module.magnitude.astype(work)
-    if module.fan_in_fan_out:  # natural (out, in) is the transpose: norms over columns of the stored weight
+    if module.fan_in_fan_out or module.kind == "embedding":  # stored (in, out): norms over its columns
         return natural * (magnitude / np.linalg.norm(natural, axis=0))[None, :]
     return natural * (magnitude[row_start:stop] / np.linalg.norm(natural, axis=1))[:, None]
 
 
+
 def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out_dir: str | Path, *,
                   force: bool = False) -> MergeReport:
-    """Write the merged model to ``out_dir`` (atomically). Nothing is written if any check fails."""
+    """Write the merged model to ``out_dir`` (atomically). Nothing is written if any check fails: everything the
+    adapter holds is applied as PEFT's merge_and_unload applies it (merge_plan.py), or the merge is refused."""
     adapter = adapter_path if isinstance(adapter_path, Adapter) else load_adapter(adapter_path)
+    if adapter.format != "peft":  # its module names are not a transformers base's keys: never guess the mapping
+        raise AdapterError(f"merge applies PEFT adapters to a transformers base; this is a {adapter.format} adapter "
+                           "(loralens convert IN --to peft -o OUT first, if its modules are a transformers model's)",
+                           where=str(adapter.path or adapter.name))
     base = locate_base(base_path)
     inputs = [p for p in (adapter.path, Path(base_path)) if p is not None]
     check_output(out_dir, force=force, inputs=inputs)
-    if adapter.config.get("lora_bias"):
-        raise AdapterError("merging an adapter with lora_bias is not supported", where="adapter_config.json: lora_bias")
     # check everything before writing anything
     files = {shard.name: SafetensorsFile.open(shard) for shard in base.shards}
-    keys = set(base.weight_map)
     for name, file in files.items():
         missing = [k for k, v in base.weight_map.items() if v == name and k not in file.tensors]
         if missing:
             raise AdapterError(f"the index puts {missing[0]!r} here, but the shard does not hold it",
                                where=str(file.label))
-    targets: dict[str, AdapterModule] = {}
     for module in adapter.modules:
         if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
             raise AdapterError("holds NaN or Inf values; refusing to merge", where=module.tensor_names[0])
-        key = _base_key(module, keys, where=str(base_path))
-        file = files[base.weight_map[key]]
-        info = file.tensors[key]
-        expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
-                    else (module.out_features, module.in_features))
-        if info.shape != expected:
-            raise AdapterError(
-                f"base shape {list(info.shape)} does not match the adapter's {list(expected)} for {module.name}",
-                where=file.where(key),
-            )
-        if info.dtype not in FLOAT_DTYPES:
-            raise AdapterError(f"dtype {info.dtype} is not a floating type", where=file.where(key))
-        targets[key] = module
-    skipped = tuple(k for k in adapter.other_tensors if not k.endswith(".base_layer.weight"))
+        if not module.finite:
+            raise AdapterError(f"ΔW = scaling ({module.scaling:.3g}) x B A overflows; refusing to merge",
+                               where=module.tensor_names[0])
+    for name, data in adapter.other_tensors.items():
+        if data.dtype in FLOAT_DTYPES and not np.isfinite(decode(data, np.float64)).all():
+            raise AdapterError("holds NaN or Inf values; refusing to merge", where=name)
+    view = BaseView(keys={k: (files[v].tensors[k].dtype, files[v].tensors[k].shape)
+                          for k, v in base.weight_map.items()}, config=read_base_config(base.folder))
+    label = str(adapter.path) if adapter.path is not None else adapter.name
+    plans = plan_merge(adapter, view, label)
     written = 0
     with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:
         for shard in base.shards:
-            written += _write_shard(files[shard.name], targets, temp / shard.name)
+            written += _write_shard(files[shard.name], plans, temp / shard.name)
         if base.index is not None:
             shutil.copyfile(base.index, temp / base.index.name)
         if base.folder is not None:
             _copy_side_files(base, temp)
+    replaced = tuple(sorted(k for k, p in plans.items() if p.replace is not None or p.rows is not None))
     return MergeReport(out_dir=Path(out_dir), shards=tuple(s.name for s in base.shards),
-                       merged=tuple(sorted(targets)), tensors=sum(len(f.tensors) for f in files.values()),
-                       bytes_written=written, skipped=tuple(s.removeprefix(PREFIX) for s in skipped))
+                       merged=tuple(sorted(k for k, p in plans.items() if p.deltas or p.bias_of)),
+                       tensors=sum(len(f.tensors) for f in files.values()), bytes_written=written,
+                       replaced=replaced)
 
 
 def _copy_side_files(base: BaseModel, temp: Path) -> None:
@@ -197,10 +204,11 @@ def _copy_side_files(base: BaseModel, temp: Path) -> None:
 CHUNK_BYTES = 16 << 20  # rows are merged and copied in pieces of about this size
 
 
-def _write_shard(file: SafetensorsFile, targets: dict[str, AdapterModule], out: Path) -> int:
+def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path) -> int:
     """Stream one shard: the same header, then each tensor copied or merged piece by piece.
 
-    The input is read with plain file reads (not a memory map), so the process holds about one piece at a time.
+    The input is read with plain file reads (not a memory map), so the process holds about one piece at a time;
+    a tensor with more than one change (a saved copy, token rows, lora_bias, two tied modules) is built whole.
     """
     infos = sorted(file.tensors.values(), key=lambda t: (t.start, t.name))
     head = header_bytes([(t.name, t.dtype, t.shape) for t in infos], file.metadata)
@@ -209,8 +217,8 @@ def _write_shard(file: SafetensorsFile, targets: dict[str, AdapterModule], out: 
         stream.write(head)
         for info in infos:
             source.seek(info.start)
-            module = targets.get(info.name)
-            if module is None:
+            target = plans.get(info.name)
+            if target is None:
                 left = info.nbytes
                 while left:
                     piece = source.read(min(left, CHUNK_BYTES))
@@ -219,18 +227,28 @@ def _write_shard(file: SafetensorsFile, targets: dict[str, AdapterModule], out: 
                                            where=file.where(info.name))
                     stream.write(piece)
                     left -= len(piece)
+            elif not target.streamable:
+                old = read_whole(file, info.name)
+                with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+                    new = apply_plan(target, old, info.dtype, merged_rows)
+                check_finite(new, old, info.dtype, file.where(info.name))
+                stream.write(memoryview(encode(new, info.dtype).data))
             else:
-                rows, cols = info.shape
+                module = target.deltas[0]
+                rows, cols = info.shape[0], math.prod(info.shape[1:])  # a conv kernel: (out, in·prod(kernel))
                 stored = DTYPES[info.dtype]
-                whole = module.magnitude is not None and module.fan_in_fan_out
+                whole = module.magnitude is not None and (module.fan_in_fan_out or module.kind == "embedding")
                 step = rows if whole else max(1, CHUNK_BYTES // max(1, cols * 4))
                 for row in range(0, rows, step):
                     count = min(step, rows - row)
                     data = source.read(count * cols * stored.itemsize)
                     bits = np.frombuffer(data, dtype=stored).reshape(count, cols)
                     values = bf16_bits_to_float32(bits) if info.dtype == "BF16" else bits
-                    with single_threaded_blas():
-                        merged = merged_rows(module, values, row)
-                    stream.write(memoryview(encode(merged, info.dtype).data))
+                    with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+                        merged = merged_rows(module, values, row, info.dtype)
+                        encoded = encode(merged, info.dtype)
+                        rounded = merged if info.dtype in ("F32", "F64") else round_to(merged, info.dtype)
+                    check_finite(rounded, values, info.dtype, file.where(info.name))
+                    stream.write(memoryview(encoded.data))
             total += info.nbytes
     return total

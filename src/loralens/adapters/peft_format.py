@@ -15,6 +15,7 @@ tuners/lora/layer.py ``update_layer``):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from loralens.adapters.atomic import atomic_output_dir
-from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile, TensorData, encode, to_bytes, write_file
+from loralens.adapters.peft_keys import RenamedFile, standard_key
+from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile, TensorData
 from loralens.core.peft_config import LoraConfigSpec, spec_from_peft_config
 from loralens.errors import AdapterError, InvalidParameterError
 
@@ -40,7 +41,13 @@ _SUFFIXES = {
     ".lora_magnitude_vector": ("magnitude", None),
     ".lora_magnitude_vector.weight": ("magnitude", None),  # older PEFT versions
 }
+MAX_DELTA = 1e150  # largest ‖ΔW‖_F bound handled: its σ² stays finite in float64
 DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+
+
+def _fro(x: np.ndarray) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.sqrt(np.sum(np.square(x, dtype=np.float64))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,11 +74,25 @@ class AdapterModule:
     tensor_names: tuple[str, ...] = ()
     b_dtype: str | None = None  # stored dtype of B when it differs from A's
     magnitude_dtype: str | None = None  # stored dtype of the magnitude when it differs from A's
+    kernel: tuple[int, ...] = ()  # Conv1d/2d/3d: A is (r, in_channels, *kernel), B (out, r, 1, ...); in_features
+    #                               is in_channels·prod(kernel): ΔW is the (out, in) matrix of the flattened kernel
+    magnitude_shape: tuple[int, ...] | None = None  # as stored (conv DoRA: (1, out, 1, ...))
 
     @property
     def parameters(self) -> int:
         """Trainable numbers of this module in the file: A, B and the DoRA magnitude."""
         return self.a.size + self.b.size + (self.magnitude.size if self.magnitude is not None else 0)
+
+    @property
+    def finite(self) -> bool:
+        """A, B (and the magnitude) hold no NaN/Inf, the scaling is finite, and ΔW = s·B A stays far inside float64
+        (‖ΔW‖_F ≤ |s|·‖B‖_F·‖A‖_F ≤ MAX_DELTA, so σ² and every LAPACK call on it are finite)."""
+        arrays = [self.a, self.b] + ([self.magnitude] if self.magnitude is not None else [])
+        if not (math.isfinite(self.scaling) and all(np.isfinite(x).all() for x in arrays)):
+            return False
+        with np.errstate(over="ignore"):
+            bound = abs(self.scaling) * _fro(self.b) * _fro(self.a)
+        return bool(bound <= MAX_DELTA)
 
     def delta_weight(self) -> np.ndarray:
         """ΔW = scaling · B A as (out, in) float64 (the orientation of nn.Linear's weight)."""
@@ -81,6 +102,17 @@ class AdapterModule:
         """ΔW in the orientation of the base weight: transposed for fan_in_fan_out and embeddings."""
         delta = self.delta_weight()
         return delta.T if (self.fan_in_fan_out or self.kind == "embedding") else delta
+
+
+@dataclass(frozen=True)
+class UnsupportedModule:
+    """A module of a kind loralens does not read (yet): inspect lists it, resize and merge refuse it by name."""
+
+    name: str
+    reason: str
+    tensors: tuple[str, ...]
+    bytes: int
+    where: str = ""  # file: first tensor, for messages
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +127,7 @@ class Adapter:
     name: str = "adapter"
     other_tensors: Mapping[str, TensorData] = field(default_factory=dict)
     metadata: Mapping[str, str] = field(default_factory=dict)
+    unsupported: tuple[UnsupportedModule, ...] = ()  # modules loralens cannot read: reported by name
     spec: LoraConfigSpec = None  # type: ignore[assignment]  # ``config`` validated; derived from it when not given
     format: str = "peft"  # the layout it was read from (adapters.formats)
 
@@ -160,6 +193,10 @@ def resolve_paths(path: str | Path) -> tuple[Path, Path]:
                     raise refuse_pickle(candidate)
             found = sorted(folder.glob("*.safetensors"))
             if len(found) != 1:
+                named = named_adapters(folder)
+                if named:
+                    raise AdapterError(f"holds {len(named)} named adapters ({', '.join(named)}); choose one with "
+                                       "--adapter NAME (or give its subfolder)", where=str(path))
                 raise AdapterError(f"no {WEIGHTS_NAME} in this folder", where=str(path))
             weights = found[0]
     elif path.name == CONFIG_NAME:
@@ -173,12 +210,31 @@ def resolve_paths(path: str | Path) -> tuple[Path, Path]:
     return folder / CONFIG_NAME, weights
 
 
-def load_adapter(path: str | Path) -> Adapter:
+def named_adapters(folder: Path) -> list[str]:
+    """The subfolders holding an adapter (PEFT saves every adapter but "default" in a subfolder of its name)."""
+    try:
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / CONFIG_NAME).is_file())
+    except OSError:
+        return []
+
+
+def load_adapter(path: str | Path, adapter_name: str | None = None) -> Adapter:
     """Read a LoRA adapter: a PEFT folder, or its .safetensors file with adapter_config.json beside it, or a file
-    of another known layout (``adapters.formats``)."""
+    of another known layout (``adapters.formats``). ``adapter_name``: one of the named adapters in the folder."""
+    from loralens.adapters.formats import load_special, read_other  # formats import this module
+
+    if adapter_name is not None:
+        folder = Path(path)
+        named = named_adapters(folder) if folder.is_dir() else []
+        if adapter_name not in named or Path(adapter_name).name != adapter_name:
+            listed = f" (it holds: {', '.join(named)})" if named else " (it holds no named adapters)"
+            raise AdapterError(f"no adapter named {adapter_name!r} here{listed}", where=str(path))
+        path = folder / adapter_name
+    special = load_special(path)  # an MLX-LM folder: its adapter_config.json is not PEFT's
+    if special is not None:
+        return special  # type: ignore[return-value]
     config_path, weights_path = resolve_paths(path)
     if not config_path.is_file():
-        from loralens.adapters.formats import read_other  # formats import this module
 
         other = read_other(weights_path, SafetensorsFile.open(weights_path)) if weights_path.is_file() else None
         if other is not None:
@@ -210,6 +266,10 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
     parts: dict[str, dict[str, str]] = {}
     kinds: dict[str, str] = {}
     other: dict[str, TensorData] = {}
+    renamed = {standard_key(k): k for k in file.keys()}
+    if len(renamed) != len(file.keys()):
+        raise AdapterError("holds the same tensor with and without an adapter name in its key", where=file.label)
+    file = RenamedFile(file, renamed)  # type: ignore[assignment] if any(k != v for k, v in renamed.items()) else file
     for key in file.keys():
         for suffix, (role, kind) in _SUFFIXES.items():
             if key.endswith(suffix):
@@ -222,6 +282,7 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
         else:
             other[key] = file.tensor_data(key)
     modules = []
+    unsupported = []
     dtypes = set()
     for stem in sorted(parts, key=_natural):
         roles = parts[stem]
@@ -236,14 +297,24 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
                 f"{_label(have, kind)} has no matching {_label(missing, kind)} (expected {expected!r})",
                 where=file.where(roles[have]),
             )
-        module = _read_module(spec, file, stem, roles, kinds[stem])
+        try:
+            module = _read_module(spec, file, stem, roles, kinds[stem])
+        except _Unsupported as why:
+            names = tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles)
+            unsupported.append(UnsupportedModule(stem.removeprefix(PREFIX), str(why), names,
+                                                 sum(file.tensors[n].nbytes for n in names), file.where(names[0])))
+            continue
         dtypes.update({module.dtype, module.b_dtype or module.dtype})
         modules.append(module)
-    if not modules:
+    if not modules and not unsupported:
         raise AdapterError("holds no LoRA tensors (no lora_A/lora_B keys)", where=file.label)
-    dtype = DTYPE_NAMES.get(dtypes.pop(), "mixed") if len(dtypes) == 1 else "mixed"
+    dtype = (DTYPE_NAMES.get(dtypes.pop(), "mixed") if len(dtypes) == 1 else "mixed") if dtypes else "-"
     return Adapter(config=config, modules=tuple(modules), dtype=dtype, path=path, file_bytes=file.file_bytes,
-                   name=name, other_tensors=other, metadata=file.metadata, spec=spec)
+                   name=name, other_tensors=other, metadata=file.metadata, spec=spec, unsupported=tuple(unsupported))
+
+
+class _Unsupported(Exception):
+    """A module of a kind loralens does not read; the rest of the adapter is still read."""
 
 
 def _label(role: str, kind: str) -> str:
@@ -262,17 +333,28 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
     for info in (a_info, b_info):
         if info.dtype not in FLOAT_DTYPES:
             raise AdapterError(f"dtype {info.dtype} is not a floating type", where=file.where(info.name))
-        if len(info.shape) != 2:
-            raise AdapterError(f"must be 2-D, got shape {list(info.shape)}", where=file.where(info.name))
+    kernel: tuple[int, ...] = ()
+    if len(a_info.shape) != 2 or len(b_info.shape) != 2:
+        a_shape, b_shape = a_info.shape, b_info.shape
+        if (kind == "linear" and 3 <= len(a_shape) <= 5 and len(b_shape) == len(a_shape)
+                and all(n == 1 for n in b_shape[2:])):
+            kernel = tuple(a_shape[2:])
+            kind = f"conv{len(kernel)}d"
+        else:
+            raise _Unsupported(f"lora_A shape {list(a_shape)} with lora_B shape {list(b_shape)} is not a Linear, "
+                               "Embedding or Conv1d/2d/3d LoRA layout loralens reads")
     r, alpha, scaling = spec.module_scaling(name)
-    a_rows, in_features = a_info.shape
-    out_features, b_cols = b_info.shape
+    a_rows, in_features = a_info.shape[0], math.prod(a_info.shape[1:])
+    out_features, b_cols = b_info.shape[:2]
     if a_rows != b_cols:
         raise AdapterError(
             f"shape {list(a_info.shape)} has {a_rows} rows but {_label('b', kind)} shape {list(b_info.shape)} "
             f"has {b_cols} columns; they must agree (the rank)",
             where=file.where(a_key),
         )
+    if a_rows != r and spec.target_parameters and a_rows % r == 0:
+        raise _Unsupported(f"LoRA on a fused parameter (target_parameters: {', '.join(spec.target_parameters)}): "
+                           f"lora_A holds {a_rows // r} experts' factors of rank {r}; not read yet")
     if a_rows != r:
         raise AdapterError(
             f"shape {list(a_info.shape)} has rank {a_rows} but adapter_config.json gives r={r} for this module",
@@ -285,15 +367,17 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
         if m_info.dtype not in FLOAT_DTYPES:
             raise AdapterError(f"dtype {m_info.dtype} is not a floating type", where=file.where(m_info.name))
         magnitude_dtype = m_info.dtype if m_info.dtype != a_info.dtype else None
-        if m_info.shape != (out_features,):
+        conv_shape = (1, out_features) + (1,) * len(kernel)
+        if m_info.shape != (out_features,) and not (kernel and m_info.shape == conv_shape):
             raise AdapterError(
                 f"shape {list(m_info.shape)} does not match the {out_features} outputs of lora_B",
                 where=file.where(m_info.name),
             )
-        magnitude = file.array(m_info.name, np.float32)
+        magnitude = file.array(m_info.name, np.float32).reshape(-1)
     store = np.float64 if a_info.dtype == "F64" else np.float32
     return AdapterModule(
-        name=name, a=file.array(a_key, store), b=file.array(b_key, store), r=r, alpha=alpha,
+        name=name, a=file.array(a_key, store).reshape(a_rows, -1), b=file.array(b_key, store).reshape(-1, b_cols),
+        r=r, alpha=alpha, kernel=kernel, magnitude_shape=None if magnitude is None else m_info.shape,
         scaling=scaling, in_features=in_features, out_features=out_features,
         fan_in_fan_out=spec.fan_in_fan_out and kind == "linear", magnitude=magnitude, kind=kind, key=stem,
         dtype=a_info.dtype, tensor_names=tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles),
@@ -301,49 +385,10 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
     )
 
 
-# --- writing ----------------------------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """The writers live in peft_write.py; older imports from here still work."""
+    if name in ("adapter_tensors", "adapter_to_bytes", "write_adapter", "config_bytes"):
+        from loralens.adapters import peft_write
 
-
-def adapter_tensors(adapter: Adapter) -> dict[str, TensorData]:
-    """Every tensor of the adapter under PEFT's key names, in its stored dtype."""
-    tensors: dict[str, TensorData] = {}
-    for module in adapter.modules:
-        a_key = _key_for(module.key, "a", module.kind)
-        b_key = _key_for(module.key, "b", module.kind)
-        b_dtype = module.b_dtype or module.dtype
-        tensors[a_key] = encode(module.a, module.dtype)
-        tensors[b_key] = encode(module.b, b_dtype)
-        if module.magnitude is not None:
-            names = [n for n in module.tensor_names if "lora_magnitude_vector" in n]
-            name = names[0] if names else f"{module.key}.lora_magnitude_vector"
-            tensors[name] = encode(module.magnitude, module.magnitude_dtype or module.dtype)
-    tensors.update(adapter.other_tensors)
-    return tensors
-
-
-def config_bytes(config: Mapping[str, Any]) -> bytes:
-    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def _as_adapter(value: object) -> Adapter:
-    adapter = getattr(value, "adapter", value)
-    if not isinstance(adapter, Adapter):
-        raise TypeError(f"expected an Adapter or ResizedAdapter, got {type(value).__name__}")
-    return adapter
-
-
-def adapter_to_bytes(resized_or_adapter: object) -> dict[str, bytes]:
-    """{"adapter_config.json": ..., "adapter_model.safetensors": ...} (for downloads)."""
-    adapter = _as_adapter(resized_or_adapter)
-    metadata = dict(adapter.metadata) or {"format": "pt"}
-    return {CONFIG_NAME: config_bytes(adapter.config), WEIGHTS_NAME: to_bytes(adapter_tensors(adapter), metadata)}
-
-
-def write_adapter(resized_or_adapter: object, out_dir: str | Path, *, force: bool = False) -> Path:
-    """Write the adapter folder atomically (temporary folder, renamed when complete). Returns the folder."""
-    adapter = _as_adapter(resized_or_adapter)
-    inputs = [adapter.path] if adapter.path is not None else []
-    with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:
-        (temp / CONFIG_NAME).write_bytes(config_bytes(adapter.config))
-        write_file(temp / WEIGHTS_NAME, adapter_tensors(adapter), dict(adapter.metadata) or {"format": "pt"})
-    return Path(out_dir)
+        return getattr(peft_write, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ Storage keeps each tensor's dtype (bf16 stays bf16). DoRA magnitude vectors are 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from loralens.core.blas import single_threaded_blas
-from loralens.adapters.peft_format import Adapter, AdapterModule, adapter_tensors
+from loralens.adapters.peft_format import Adapter, AdapterModule
+from loralens.adapters.peft_write import adapter_tensors
 from loralens.adapters.safetensors_io import _header
 from loralens.core.counting import alpha_for_scaling
 from loralens.core.lowrank import energy_kept, lowrank_svd, rank_for_energy, truncation_error
@@ -115,12 +117,18 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
     """Pure and in memory: the adapter with every module cut to ``rank`` (at most its own r), or to the smallest
     rank keeping ``energy`` of its Frobenius energy. Nothing is written."""
     rank, energy = check_resize_target(rank, energy)
+    if adapter.unsupported:
+        first = adapter.unsupported[0]
+        raise AdapterError(f"cannot resize module {first.name!r}: {first.reason}", where=first.where)
     use_rslora = adapter.spec.use_rslora
     new_modules: list[AdapterModule] = []
     reports: list[ResizedModule] = []
     for module in adapter.modules:
         if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
             raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
+        if not module.finite:
+            raise AdapterError(f"ΔW = scaling ({module.scaling:.3g}) x B A overflows; cannot resize",
+                               where=module.tensor_names[0])
         with single_threaded_blas():
             u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
         choice = choose_rank(s, module.r, rank=rank, energy=energy)
@@ -134,15 +142,25 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
         alpha = alpha_for_scaling(scaling, k, use_rslora)
         alpha = float(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else float(alpha)
         store = np.float64 if module.dtype == "F64" else np.float32
+        if not (np.isfinite(new_a.astype(store)).all() and np.isfinite(new_b.astype(store)).all()
+                and math.isfinite(alpha)):
+            raise AdapterError(f"the rank-{k} factors do not fit in {module.dtype}; cannot resize",
+                               where=module.tensor_names[0])
         new_modules.append(replace(module, a=new_a.astype(store), b=new_b.astype(store), r=k, alpha=alpha))
         reports.append(ResizedModule(name=module.name, r_before=module.r, r_after=k, alpha=alpha, scaling=scaling,
                                      energy_kept=choice.energy_kept, error=choice.error,
                                      delta_fro=float(np.sqrt(np.sum(s**2)))))
     config = _config_for(adapter.config, new_modules)
     resized = Adapter(config=config, modules=tuple(new_modules), dtype=adapter.dtype, path=adapter.path,
-                      file_bytes=0, name=adapter.name, other_tensors=adapter.other_tensors, metadata=adapter.metadata)
-    tensors = adapter_tensors(resized)
-    size = len(_header(tensors, dict(adapter.metadata) or {"format": "pt"})) + sum(t.nbytes for t in tensors.values())
+                      file_bytes=0, name=adapter.name, other_tensors=adapter.other_tensors, metadata=adapter.metadata,
+                      format=adapter.format)
+    if adapter.format == "peft":
+        tensors, metadata = adapter_tensors(resized), dict(adapter.metadata) or {"format": "pt"}
+    else:  # another layout (adapters.formats) keeps its own: the size of the file it will write
+        from loralens.adapters.formats import output_files
+
+        tensors, metadata, _ = output_files(resized)
+    size = len(_header(tensors, metadata)) + sum(t.nbytes for t in tensors.values())
     resized = replace(resized, file_bytes=size)
     return ResizedAdapter(adapter=resized, modules=tuple(reports), parameters_before=_lora_params(adapter),
                           parameters_after=_lora_params(resized), rank=rank, energy=energy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import socket
@@ -9,7 +10,7 @@ from typing import Any
 
 from nicegui import app, core, ui
 
-from loralens.app import sessions, settings, workers
+from loralens.app import sessions, settings, storage_shim, workers
 from loralens.app.security import BODY_ALLOWANCE, TOKEN_PARAM, Guard, netloc
 from loralens.app.site import PAGES
 from loralens.errors import LoraLensError
@@ -23,13 +24,14 @@ _PAGE_MODULES = tuple(page.module() for page in PAGES)
 
 def register_pages() -> None:
     """Register every page route. Called once per app (and again by each test that resets NiceGUI)."""
+    storage_shim.install()
     sessions.install()
     for module in _PAGE_MODULES:
         module.register()
 
 
 def check_address(host: str, port: int | None) -> int:
-    """The port to serve on (a free one when ``port`` is None), or LoraLensError naming what cannot be listened on."""
+    """The port to serve on (a free one when ``port`` is 0 or None), or LoraLensError naming what cannot be listened on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -38,7 +40,9 @@ def check_address(host: str, port: int | None) -> int:
             return int(sock.getsockname()[1])
     except (OSError, OverflowError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise LoraLensError(f"cannot listen on {host}:{port or 'any port'}: {reason}", where="serve") from None
+        if isinstance(error, OSError) and error.errno == errno.EADDRINUSE and port:
+            reason += " (is loralens already running there? --port N picks another port, --port 0 a free one)"
+        raise LoraLensError(f"cannot listen on {host}:{port or 'a free port'}: {reason}", where="serve") from None
 
 
 def display_url(host: str, port: int, token: str | None = None) -> str:

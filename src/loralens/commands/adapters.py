@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from loralens.adapters import inspect_adapter, load_adapter, merge_adapter, resize_adapter, write_adapter
-from loralens.adapters.atomic import check_output
+from loralens.adapters.formats import load_any
+from loralens.adapters.formats.output import check_output_path
 from loralens.adapters.inspect import AdapterReport
 from loralens.adapters.resize import ResizedAdapter
 from loralens.core.lowrank import rank_for_energy
@@ -20,13 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Read a PEFT LoRA adapter (folder, or its .safetensors with "
                               "adapter_config.json beside it) and show each module's ΔW spectrum.")
     p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
+    p.add_argument("--adapter", metavar="NAME", help="one of the named adapters (subfolders) in PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object (summary + modules)")
+    p.add_argument("--alpha", type=float, metavar="A", help="lora_alpha of PEFT weights that have no "
+                   "adapter_config.json (default: PEFT's 8)")
     p.set_defaults(handler=run_inspect)
 
     p = subparsers.add_parser("resize", help="cut an adapter's rank (best rank-N approximation of each ΔW)",
                               description="Write a smaller PEFT adapter whose every ΔW is the best approximation "
                               "of the original at the new rank.")
     p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
+    p.add_argument("--adapter", metavar="NAME", help="one of the named adapters (subfolders) in PATH")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--rank", type=int, metavar="N", help="new rank of every module (at most its own r)")
     how.add_argument("--energy", type=float, metavar="F",
@@ -34,12 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new adapter folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--alpha", type=float, metavar="A", help="lora_alpha of PEFT weights that have no "
+                   "adapter_config.json (default: PEFT's 8)")
     p.set_defaults(handler=run_resize)
 
     p = subparsers.add_parser("merge", help="merge an adapter into its base model's safetensors",
                               description="Write W' = W + scaling·B·A into a copy of the base model "
                               "(same keys, dtypes and shards), one shard at a time.")
     p.add_argument("path", metavar="PATH", help="adapter folder or its adapter_model.safetensors")
+    p.add_argument("--adapter", metavar="NAME", help="one of the named adapters (subfolders) in PATH")
     p.add_argument("--base", required=True, metavar="BASE",
                    help="base model folder (model.safetensors or shards + model.safetensors.index.json)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="merged model folder (must not exist)")
@@ -63,6 +71,7 @@ def format_report(report: AdapterReport, path: str) -> str:
     targets = s.target_modules if isinstance(s.target_modules, str) else ", ".join(sorted(s.target_modules or []))
     lines = [
         f"adapter       {path}",
+        f"format        {s.format}: {s.format_note}",
         f"base model    {s.base_model or '-'}",
         f"PEFT version  {s.peft_version or '-'}",
         f"modules       {s.modules}    parameters {s.parameters:,}    file {decimal_bytes(s.bytes)}    dtype {s.dtype}",
@@ -81,11 +90,20 @@ def format_report(report: AdapterReport, path: str) -> str:
     header = ["module", "out x in", "r", "alpha", "scaling", "|dW|_F", "sigma_1", "num.rank", "eff.rank",
               "rank@99%", ""]
     lines.append(text_table(header, rows, right={2, 3, 4, 5, 6, 7, 8, 9}))
+    if report.other_tensors:
+        share = sum(t.share for t in report.other_tensors)
+        lines += ["", f"not LoRA factors: {len(report.other_tensors)} tensors, {share:.1%} of the file"]
+        lines.append(text_table(["tensor", "what", "dtype", "shape", "bytes", "share"],
+                                [[t.name, t.what, t.dtype, "x".join(map(str, t.shape)) or "scalar",
+                                  decimal_bytes(t.bytes), f"{t.share:.1%}"] for t in report.other_tensors],
+                                right={4, 5}))
+    for u in report.unsupported:
+        lines += ["", f"not read: module {u['name']}: {u['reason']}"]
     return "\n".join(lines).rstrip()
 
 
 def run_inspect(args: argparse.Namespace) -> str:
-    report = inspect_adapter(load_adapter(args.path))
+    report = inspect_adapter(load_any(args.path, alpha=args.alpha, adapter_name=args.adapter))
     if args.json:
         return _dumps(report.to_json())
     return format_report(report, args.path)
@@ -94,7 +112,7 @@ def run_inspect(args: argparse.Namespace) -> str:
 def format_resize(resized: ResizedAdapter, out: str) -> str:
     config = resized.config
     lines = [
-        f"wrote {out}",
+        f"wrote {out} ({resized.adapter.format})",
         f"r {config['r']}    lora_alpha {config['lora_alpha']:g}    "
         f"rank_pattern {len(config.get('rank_pattern') or {})} modules    alpha_pattern {len(config.get('alpha_pattern') or {})} modules",
         f"parameters {resized.parameters_before:,} -> {resized.parameters_after:,}    "
@@ -108,8 +126,8 @@ def format_resize(resized: ResizedAdapter, out: str) -> str:
 
 
 def run_resize(args: argparse.Namespace) -> str:
-    adapter = load_adapter(args.path)
-    check_output(args.output, force=args.force, inputs=[adapter.path] if adapter.path else [])
+    adapter = load_any(args.path, alpha=args.alpha, adapter_name=args.adapter)
+    check_output_path(args.output, adapter.format, force=args.force, inputs=[adapter.path] if adapter.path else [])
     resized = resize_adapter(adapter, rank=args.rank, energy=args.energy)
     write_adapter(resized, args.output, force=args.force)
     if args.json:
@@ -118,9 +136,9 @@ def run_resize(args: argparse.Namespace) -> str:
 
 
 def run_merge(args: argparse.Namespace) -> str:
-    report = merge_adapter(args.path, args.base, args.output, force=args.force)
+    report = merge_adapter(load_adapter(args.path, args.adapter), args.base, args.output, force=args.force)
     if args.json:
         return _dumps(report.to_json())
     return (f"wrote {args.output}: {len(report.merged)} weights merged, {report.tensors} tensors in "
             f"{len(report.shards)} shard(s), {decimal_bytes(report.bytes_written)}"
-            + (f"\nnot merged (not LoRA factors): {', '.join(report.skipped)}" if report.skipped else ""))
+            + (f"\nreplaced by the adapter's saved copies: {', '.join(report.replaced)}" if report.replaced else ""))

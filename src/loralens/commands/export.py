@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--rmax", type=int, default=0, help="rank slider maximum (the original MicroSim: 16; default: min(d, k))")
     sim.add_argument("--no-answers", action="store_true", help="hide the largest rank for the target (student mode)")
     sim.add_argument("--no-screenshot", action="store_true", help="do not take the link-preview screenshot")
+    from loralens.commands.formats import register_export_gguf  # export gguf: the formats helper's subcommand
+
+    register_export_gguf(kinds)
     sim.add_argument("--force", action="store_true", help="replace DIR if it exists")
     sim.set_defaults(handler=_export_microsim)
 

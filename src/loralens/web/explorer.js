@@ -992,7 +992,8 @@
     const parts = [h('svg:line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'llx-axis' }),
       h('svg:line', { x1: L, y1: T, x2: L, y2: H - B, class: 'llx-axis' }),
       h('svg:text', { x: (L + W - R) / 2, y: H - 4, class: 'llx-tick', 'text-anchor': 'middle', text: xName })];
-    for (const [x, label] of xTicks) parts.push(h('svg:text', { x: n1(x), y: H - B + 12, class: 'llx-tick', 'text-anchor': 'middle', text: label }));
+    // a tick on the y axis starts there, so it never runs into the lowest y label at the corner
+    for (const [x, label] of xTicks) parts.push(h('svg:text', { x: n1(x), y: H - B + 12, class: 'llx-tick', 'text-anchor': x <= L + 1 ? 'start' : 'middle', text: label }));
     for (const [y, label] of yTicks) {
       parts.push(h('svg:line', { x1: L, y1: n1(y), x2: W - R, y2: n1(y), class: 'llx-grid' }));
       parts.push(h('svg:text', { x: L - 4, y: n1(y + 3), class: 'llx-tick', 'text-anchor': 'end', text: label }));

@@ -110,7 +110,7 @@ def index_md(name: str, title: str, state: ExplorerState) -> str:
     """The textbook page: front matter, the iframe, a fullscreen link, the description and the lesson plan."""
     objectives = "\n".join(f"- {o.text}" for o in OBJECTIVES)
     assessment = "\n".join(
-        f"{i}. {q.question}\n\n    <details><summary>Answer</summary>{html.escape(q.answer)}</details>\n"
+        f"{i}. {q.prompt}\n\n    <details><summary>Answer</summary>{html.escape(q.answer)}</details>\n"
         for i, q in enumerate(ASSESSMENT, 1)
     )
     rmax = f", here 1 to {state.rank_max:,}" if state.rmax else ""

@@ -137,7 +137,8 @@ async def test_pickle_upload_is_refused_with_how_to_convert(user: User) -> None:
 async def test_file_over_the_limit_is_refused_in_the_browser_and_on_the_server(user: User) -> None:
     await user.open("/inspector")
     limit_mb = settings.current.upload_limit_bytes / 2**20
-    user.find(marker="inspector-upload").trigger("rejected", [{"name": "huge.safetensors", "size": 10**10}])
+    user.find(marker="inspector-upload").trigger("rejected", [{"name": "huge.safetensors", "size": 10**10,
+                                                               "reason": "max-file-size"}])
     await see(user, f"huge.safetensors is larger than the {limit_mb:g} MB limit")
     old = settings.current.upload_limit_bytes
     settings.current.upload_limit_bytes = 100
@@ -282,8 +283,42 @@ async def test_nan_values_are_reported_not_crashing(user: User, tmp_path: Path) 
     await see(user, "Showing upload adapter_model.safetensors")
     await see(user, f"{bad_name} — see the table")
     table = element(user, "inspector-table")
-    flagged = [row["name"] for row in table.rows if row["nonfinite"]]  # type: ignore[attr-defined]
+    flagged = [row["name"] for row in table.rows if row["nonfinite"] == "NaN/Inf"]  # type: ignore[attr-defined]
+    assert {row["nonfinite"] for row in table.rows} == {"NaN/Inf", "none"}  # type: ignore[attr-defined]
     assert flagged == [bad_name.removeprefix("base_model.model.").removesuffix(".lora_B.weight")]
     element(user, "resize-mode").set_value("rank")  # type: ignore[attr-defined]
     user.find(marker="resize-download").click()
     await see(user, "holds NaN or Inf values; cannot resize")
+
+
+async def test_the_resize_download_uploaded_again_opens(user: User) -> None:
+    await user.open("/inspector?mode=rank&rank=2")
+    await see(user, marker="resize-table")
+    user.find(marker="resize-download").click()
+    response = await user.download.next(timeout=20)
+    await upload(user, ("sample_adapter-r2.zip", response.content))
+    await see(user, "Showing upload sample_adapter-r2.safetensors")
+    assert [row["r"] for row in element(user, "inspector-table").rows] == [2] * len(sample_report().modules)  # type: ignore[attr-defined]
+
+
+async def test_a_text_file_named_bin_is_not_called_a_pickle(user: User) -> None:
+    await user.open("/inspector")
+    await see(user, "Showing the sample adapter")
+    await upload(user, ("bad.bin", b"this is text\n\n"))
+    await see(user, "bad.bin is a 14-byte text file, neither a pickle nor a safetensors file")
+
+
+async def test_non_lora_tensors_are_listed(user: User, tmp_path: Path, loopback: None) -> None:
+    from loralens.adapters.safetensors_io import load_arrays, save_arrays
+
+    folder = tmp_path / "extra"
+    shutil.copytree(sample_path(), folder)
+    arrays = load_arrays(folder / "adapter_model.safetensors")
+    arrays["base_model.model.score.weight"] = arrays[next(iter(arrays))] * 0 + 1
+    save_arrays(folder / "adapter_model.safetensors", arrays)
+    await user.open(f"/inspector?path={folder}")
+    await see(user, marker="other-table")
+    rows = element(user, "other-table").rows  # type: ignore[attr-defined]
+    assert [row["name"] for row in rows] == ["base_model.model.score.weight"]
+    assert rows[0]["what"] == "modules_to_save copy (e.g. a task head)"
+    await see(user, "Not LoRA factors: 1 tensors")

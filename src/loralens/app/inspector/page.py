@@ -21,7 +21,7 @@ from typing import Any
 
 from urllib.parse import urlencode
 
-from nicegui import events, ui
+from nicegui import events, run, ui
 from starlette.requests import Request
 
 from loralens.adapters import (
@@ -29,12 +29,12 @@ from loralens.adapters import (
     inspect_adapter,
     load_adapter,
     load_adapter_from_bytes,
-    refuse_pickle,
     resize_adapter,
 )
-from loralens.adapters.peft_format import CONFIG_NAME, PICKLE_SUFFIXES, WEIGHTS_NAME
+from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
 from loralens.app import security, sessions, settings, workers
+from loralens.app.inspector.uploads import UploadRefused, classify, limit_text, rejection_message
 from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.url_state import Param, format_value, page_url, read_query
 from loralens.core.validation import check_float, check_int
@@ -74,6 +74,14 @@ def open_bytes(config: bytes, weights: bytes, name: str) -> tuple[Any, Any]:
     return adapter, inspect_adapter(adapter)
 
 
+def open_single_bytes(weights: bytes, name: str) -> tuple[Any, Any] | None:
+    """(adapter, report) of an uploaded kohya / diffusers file (no config needed), or None for other layouts."""
+    from loralens.adapters.formats import read_single_file_bytes
+
+    adapter = read_single_file_bytes(weights, name)
+    return None if adapter is None else (adapter, inspect_adapter(adapter))
+
+
 def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
     """A zip holding the resized adapter's adapter_config.json and adapter_model.safetensors."""
     files = adapter_to_bytes(resize_adapter(adapter, rank=rank, energy=energy))
@@ -82,16 +90,6 @@ def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue()
-
-
-def pickle_message(name: str) -> str:
-    """The library's refusal of a pickle file, so that the page and the CLI say the same thing."""
-    return str(refuse_pickle(Path(name).name))
-
-
-def limit_text(limit: int) -> str:
-    """The upload limit as people read it: "512 MB" (MB of 2²⁰ bytes), or bytes below 1 MB."""
-    return f"{limit / 2**20:.4g} MB" if limit >= 2**20 else f"{limit:,}-byte"
 
 
 def describe(error: BaseException, what: str) -> str:
@@ -138,8 +136,8 @@ class InspectorPage:
         with ui.card().classes("ll-card"):
             ui.label("Open an adapter").classes("text-base font-semibold")
             ui.label(
-                f"Upload its two files, {CONFIG_NAME} and {WEIGHTS_NAME} (each up to {limit_text(self.limit)}). "
-                "Pickle files (.bin, .pt) are refused."
+                f"Upload its two files, {CONFIG_NAME} and {WEIGHTS_NAME}, or a .zip of both (each up to "
+                f"{limit_text(self.limit)}). Pickle files (.bin, .pt) are refused."
             ).classes("ll-muted text-sm")
             self.upload = tag(
                 ui.upload(
@@ -149,7 +147,7 @@ class InspectorPage:
                     on_multi_upload=self.on_upload,
                     label="adapter_config.json + adapter_model.safetensors",
                 )
-                .props('accept=".json,.safetensors,.bin,.pt,.pth" flat bordered')
+                .props('accept=".json,.safetensors,.zip,.bin,.pt,.pth" flat bordered')
                 .classes("w-full max-w-md"),
                 "inspector-upload",
             )
@@ -245,26 +243,26 @@ class InspectorPage:
         await self.open_path(self.path_input.value or "", self.path_error)
 
     def on_rejected(self, event: events.GenericEventArguments) -> None:
-        entries = event.args if isinstance(event.args, list) else []
-        names = [str(e.get("name", "a file")) for e in entries if isinstance(e, dict)] or ["a file"]
-        show_message(self.upload_error, "; ".join(f"{n} is larger than the {limit_text(self.limit)} limit"
-                                                   for n in names))
+        show_message(self.upload_error, rejection_message(event.args, self.limit))
 
     async def on_upload(self, event: events.MultiUploadEventArguments) -> None:
         problems = []
         for file in event.files:
             name = file.name or "unnamed file"
-            lower = name.lower()
             if file.size() > self.limit:
                 problems.append(f"{name} is larger than the {limit_text(self.limit)} limit")
-            elif lower.endswith(PICKLE_SUFFIXES):
-                problems.append(pickle_message(name))
-            elif lower.endswith(".json"):
-                self.pending["config"] = (name, await file.read())
-            elif lower.endswith(".safetensors"):
-                self.pending["weights"] = (name, await file.read())
-            else:
-                problems.append(f"{name}: expected {CONFIG_NAME} or a .safetensors file")
+                continue
+            try:
+                part = await run.io_bound(classify, name, await file.read(), self.limit)
+            except UploadRefused as why:
+                problems.append(str(why))
+                continue
+            if part is None:  # the app is stopping
+                return
+            if part.config is not None:
+                self.pending["config"] = (name, part.config)
+            if part.weights is not None:
+                self.pending["weights"] = (part.weights_name, part.weights)
         self.upload.reset()
         show_message(self.upload_error, "; ".join(problems))
         if "config" in self.pending and "weights" in self.pending:
@@ -280,11 +278,36 @@ class InspectorPage:
                 self.values["path"] = ""
                 self.values["module"] = ""
                 self.sync_url()
+        elif "weights" in self.pending and await self.open_single():  # a kohya / diffusers file needs no config
+            pass
         elif self.pending:
             have = next(iter(self.pending.values()))[0]
             missing = WEIGHTS_NAME if "config" in self.pending else CONFIG_NAME
             self.upload_status.set_text(f"Received {have}; now add {missing}.")
             self.upload_status.set_visibility(True)
+
+    async def open_single(self) -> bool:
+        """Open the pending .safetensors alone if it is a kohya or diffusers file."""
+        weights_name, weights = self.pending["weights"]
+        try:
+            single = await run.io_bound(open_single_bytes, weights, weights_name)
+        except Exception as exc:  # noqa: BLE001 - e.g. a LyCORIS file: say what it is, never a traceback
+            self.pending.clear()
+            self.upload_status.set_visibility(False)
+            show_message(self.upload_error, describe(exc, f"reading upload {weights_name}"))
+            return True
+        if single is None:
+            return False
+        self.pending.clear()
+        self.upload_status.set_visibility(False)
+        stem = weights_name.rsplit(".", 1)[0]
+        opened = await self.open_with(lambda: single, label=f"upload {weights_name}", stem=stem,
+                                      error=self.upload_error)
+        if opened:
+            self.values["path"] = ""
+            self.values["module"] = ""
+            self.sync_url()
+        return True
 
     # ---- URL state
 
@@ -313,6 +336,7 @@ class InspectorPage:
         with self.results:
             self.render_summary(report)
             self.render_table(report)
+            self.render_other(report)
             if names:
                 self.render_module(report, names)
                 self.render_heatmaps(report)
@@ -344,6 +368,22 @@ class InspectorPage:
                 .style("max-width: 100%")
             )
             self.table.on("row-click", self.on_row_click, js_handler="(evt, row) => emit(row.name)")
+
+    def render_other(self, report: Any) -> None:
+        """The tensors that are not LoRA factors (why the file is that big) and the modules not read."""
+        other, unsupported = getattr(report, "other_tensors", ()), getattr(report, "unsupported", ())
+        if not other and not unsupported:
+            return
+        with tag(ui.card().classes("ll-card"), "inspector-other"):
+            if other:
+                share = sum(t.share for t in other)
+                ui.label(f"Not LoRA factors: {len(other)} tensors, {share:.1%} of the file").classes(
+                    "text-base font-semibold")
+                ui.table(columns=ci.other_columns(), rows=ci.other_rows(report), row_key="name",
+                         pagination={"rowsPerPage": 10}).props(
+                    'dense flat bordered data-testid="other-table"').mark("other-table").classes("w-full")
+            for item in unsupported:
+                ui.label(f"Not read: module {item['name']}: {item['reason']}").classes("ll-warn text-sm")
 
     def selected(self, report: Any) -> Any:
         name = self.values["module"]

@@ -64,7 +64,10 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
         return str(value)
 
     nonfinite = summary.nonfinite
+    fmt = getattr(summary, "format", "peft")
+    note = getattr(summary, "format_note", "")
     return [
+        ("Format", f"{fmt}: {note}" if note else fmt),
         ("Modules", text(summary.modules)),
         ("Parameters", text(summary.parameters)),
         ("Size", f"{decimal_bytes(summary.bytes)} ({summary.bytes:,} bytes)"),
@@ -125,8 +128,20 @@ def module_row(module: Any) -> dict[str, Any]:
         "energy_half": energy_at_half(module),
         "a_norm": _finite(module.a_norm),
         "b_norm": _finite(module.b_norm),
-        "nonfinite": "NaN/Inf" if module.nonfinite else "",
+        "nonfinite": "NaN/Inf" if module.nonfinite else "none",
     }
+
+
+def other_columns() -> list[dict[str, Any]]:
+    """Columns of the table of tensors that are not LoRA factors."""
+    names = [("name", "tensor", "left"), ("what", "what", "left"), ("dtype", "dtype", "left"),
+             ("shape", "shape", "left"), ("bytes", "size", "right"), ("share", "share of the file", "right")]
+    return [{"name": n, "label": label, "field": n, "sortable": True, "align": align} for n, label, align in names]
+
+
+def other_rows(report: Any) -> list[dict[str, Any]]:
+    return [{"name": t.name, "what": t.what, "dtype": t.dtype, "shape": " × ".join(map(str, t.shape)) or "scalar",
+             "bytes": decimal_bytes(t.bytes), "share": f"{t.share:.1%}"} for t in report.other_tensors]
 
 
 def table_rows(report: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,111 @@
+"""convert: factors copied byte for byte, r and alpha kept, so ΔW is identical after a round trip; every module
+mapped or dropped by name, never silently."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from adapter_helpers import FIXTURES
+from formats_helpers import kohya_file, mlx_folder, rand
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from loralens.adapters import load_adapter, write_adapter
+from loralens.adapters.convert import convert
+from loralens.errors import AdapterError
+
+
+def assert_same_modules(a, b, names: dict[str, str] | None = None) -> None:  # noqa: ANN001
+    by = {m.name: m for m in b.modules}
+    assert len(a.modules) == len(b.modules)
+    for m in a.modules:
+        other = by[names[m.name] if names else m.name]
+        assert (other.r, other.alpha, other.scaling, other.dtype) == (m.r, m.alpha, m.scaling, m.dtype)
+        np.testing.assert_array_equal(other.a, m.a)
+        np.testing.assert_array_equal(other.b, m.b)
+        np.testing.assert_array_equal(other.delta_weight(), m.delta_weight())
+
+
+@pytest.mark.parametrize("name", ["plain", "patterns", "bf16"])
+def test_peft_kohya_peft_round_trip_is_exact(tmp_path: Path, name: str) -> None:
+    source = load_adapter(FIXTURES / name)
+    kohya = convert(source, "kohya", drop_unsupported=name == "patterns")  # patterns adapts embed_tokens too
+    if name == "patterns":
+        assert dict(kohya.report.dropped) == {
+            "model.embed_tokens": "an embedding LoRA has no place in the kohya layout",
+            "base_model.model.model.embed_tokens.base_layer.weight": "not a LoRA factor"}
+        source = replace(source, modules=tuple(m for m in source.modules if m.kind != "embedding"))
+    path = write_adapter(kohya.adapter, tmp_path / "k.safetensors")
+    read = load_adapter(path)
+    assert read.format == "kohya"
+    assert_same_modules(source, read, dict(kohya.report.mapped))
+    assert kohya.report.mapped[0][1].startswith("lora_te_model_layers_0_")
+    back = convert(read, "peft")
+    out = write_adapter(back.adapter, tmp_path / "p")
+    again = load_adapter(out)
+    assert again.format == "peft" and [m.name for m in again.modules] == [m.name for m in source.modules]
+    assert_same_modules(source, again)
+    with safe_open(str(FIXTURES / name / "adapter_model.safetensors"), "np") as f, \
+            safe_open(str(out / "adapter_model.safetensors"), "np") as g:
+        assert {k for k in f.keys() if "embed" not in k} == set(g.keys())
+
+
+def test_kohya_diffusers_kohya_round_trip_with_conv(tmp_path: Path) -> None:
+    kohya_file(tmp_path / "lora.safetensors")
+    source = load_adapter(tmp_path / "lora.safetensors")
+    to_diffusers = convert(source, "diffusers")
+    names = dict(to_diffusers.report.mapped)
+    assert names["lora_unet_down_blocks_0_resnets_0_conv1"] == "unet.down_blocks.0.resnets.0.conv1"
+    assert names["lora_te_text_model_encoder_layers_0_self_attn_q_proj"] == \
+        "text_encoder.text_model.encoder.layers.0.self_attn.q_proj"
+    path = write_adapter(to_diffusers.adapter, tmp_path / "d.safetensors")
+    read = load_adapter(path)
+    assert read.format == "diffusers"
+    assert_same_modules(source, read, names)
+    back = load_adapter(write_adapter(convert(read, "kohya").adapter, tmp_path / "k.safetensors"))
+    assert_same_modules(source, back)
+
+
+def test_several_components_to_peft_need_a_choice_and_list_the_rest(tmp_path: Path) -> None:
+    kohya_file(tmp_path / "lora.safetensors")
+    source = load_adapter(tmp_path / "lora.safetensors")
+    with pytest.raises(AdapterError, match="holds modules of 2 models .text_encoder, unet.; a PEFT adapter adapts one"):
+        convert(source, "peft")
+    with pytest.raises(AdapterError, match="a conv LoRA"):
+        convert(source, "peft", component="unet")
+    done = convert(source, "peft", component="text_encoder")
+    assert [b for _, b in done.report.mapped] == ["text_model.encoder.layers.0.self_attn.q_proj"]
+    reasons = dict(done.report.dropped)
+    assert len(reasons) == 3 and all("not --component text_encoder" in r for r in reasons.values())
+    out = write_adapter(done.adapter, tmp_path / "te")
+    assert load_adapter(out).modules[0].scaling == 0.5
+
+
+def test_what_a_layout_cannot_hold_is_refused_or_dropped_by_name(tmp_path: Path) -> None:
+    with pytest.raises(AdapterError, match="DoRA magnitude vectors have no place in the kohya"):
+        convert(load_adapter(FIXTURES / "dora"), "kohya")
+    with pytest.raises(AdapterError, match="no module is left to convert"):
+        convert(load_adapter(FIXTURES / "dora"), "kohya", drop_unsupported=True)
+    with pytest.raises(AdapterError, match="fan_in_fan_out"):
+        convert(load_adapter(FIXTURES / "gpt2"), "kohya")
+    with pytest.raises(AdapterError, match="use_rslora"):
+        convert(load_adapter(FIXTURES / "rslora"), "kohya")
+    with pytest.raises(AdapterError, match="pass --component"):
+        convert(load_adapter(FIXTURES / "plain"), "diffusers")
+    path = tmp_path / "odd.safetensors"
+    save_file({"lora_te_foo_bar_baz.lora_down.weight": rand(2, 4), "lora_te_foo_bar_baz.lora_up.weight": rand(4, 2)},
+              str(path))
+    with pytest.raises(AdapterError, match="cannot place the dots in 'foo_bar_baz'"):
+        convert(load_adapter(path), "peft")
+
+
+def test_mlx_to_peft_keeps_delta(tmp_path: Path) -> None:
+    mlx_folder(tmp_path / "mlx")
+    source = load_adapter(tmp_path / "mlx")
+    out = write_adapter(convert(source, "peft").adapter, tmp_path / "peft")
+    read = load_adapter(out)
+    assert read.config["lora_alpha"] == 80 and read.config["r"] == 4
+    assert_same_modules(source, read)
