@@ -195,3 +195,53 @@ def test_hostile_adapters_give_one_line(tmp_path_factory: pytest.TempPathFactory
     leftovers = [p.name for p in folder.iterdir() if atomic.TEMP_MARK in p.name]
     assert not leftovers
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+STUCK_COMMAND = """
+import sys
+import numpy as np
+from loralens import cli
+from loralens.adapters import atomic
+
+def stuck(args):
+    with atomic.atomic_output_dir(sys.argv[1]) as temp:
+        (temp / "adapter_model.safetensors").write_bytes(b"half")
+        print("started", flush=True)
+        a = np.full((6, 6), 1.7e308)
+        a[0, 0] = np.inf
+        np.linalg.svd(a)  # LAPACK never returns on inf; Python cannot handle a signal inside the call
+    return "finished"
+
+parser = cli.build_parser
+def build_parser():
+    p = parser()
+    sub = next(a for a in p._actions if a.dest == "command")
+    sub.add_parser("stuck").set_defaults(handler=stuck)
+    return p
+cli.build_parser = build_parser
+sys.exit(cli.main(["stuck"]))
+"""
+
+
+def test_ctrl_c_stops_a_command_inside_one_long_c_call(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    with subprocess.Popen([sys.executable, "-c", STUCK_COMMAND, str(out)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=tmp_path) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "started"
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=60)  # without the thread the SVD never returns
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # the half-written output is gone

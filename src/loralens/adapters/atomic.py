@@ -20,6 +20,7 @@ from pathlib import Path
 from loralens.errors import LoraLensError, OutputError
 
 TEMP_MARK = ".loralens-tmp-"
+_ACTIVE: set[Path] = set()  # temporary folders being written (removed by remove_active on Ctrl-C)
 MAX_REPLACED_ENTRIES = 64  # a folder loralens wrote holds a few files (sharded merges: one per shard)
 
 
@@ -96,6 +97,7 @@ def atomic_output_dir(out_dir: str | Path, *, force: bool = False, inputs: Itera
     except OSError as error:
         raise OutputError(f"cannot create a folder beside it: {error.strerror or error}", where=where) from None
     old: Path | None = None
+    _ACTIVE.add(temp)
     try:
         yield temp
         if out.exists() or out.is_symlink():  # force: move the old one aside, then swap
@@ -114,6 +116,14 @@ def atomic_output_dir(out_dir: str | Path, *, force: bool = False, inputs: Itera
     except OSError as error:
         raise OutputError(f"cannot write: {error.strerror or error}", where=where) from None
     finally:
+        _ACTIVE.discard(temp)
         shutil.rmtree(temp, ignore_errors=True)  # gone already after a successful rename
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_active() -> None:
+    """Remove every temporary output folder still being written (the command was interrupted in another thread)."""
+    for temp in list(_ACTIVE):
+        shutil.rmtree(temp, ignore_errors=True)
+        _ACTIVE.discard(temp)
