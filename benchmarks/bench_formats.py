@@ -8,7 +8,11 @@
    the stacked factors through their 48 x 48 core) against PEFT's route (sum the dense ΔW, full SVD), the dense
    route timed on one q_proj-sized (4096 x 4096) module at 2048 x 2048 and scaled by n³ (stated in the output).
 
-Usage: .venv/bin/python benchmarks/bench_formats.py [--quick]
+3. extract (--extract DIR): a TinyLlama-1.1B-shaped synthetic pair (22 layers, hidden 2048, MLP 5632, bf16; tuned =
+   base + a rank-8 update + bf16 rounding) written to DIR, then ``loralens extract --rank 16`` in a child process
+   (its wall time and peak RSS), against an exact dense SVD of one 2048 x 5632 difference (scaled by module count).
+
+Usage: .venv/bin/python benchmarks/bench_formats.py [--quick] [--extract DIR]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -129,10 +134,90 @@ def bench_combine() -> None:
     print(f"  energy kept per module: min {min(kept):.3f}, max {max(kept):.3f}")
 
 
+def tinyllama_pair(folder: Path) -> tuple[int, int]:
+    """(parameters, 2-D weights changed) of a 1.1B-parameter LLaMA-shaped base/tuned pair written as bf16."""
+    from loralens.adapters.safetensors_io import TensorData, float32_to_bf16_bits, write_file
+
+    rng = np.random.default_rng(2)
+    shapes = {"model.embed_tokens.weight": (32000, 2048), "lm_head.weight": (32000, 2048), "model.norm.weight": (2048,)}
+    for i in range(22):
+        p = f"model.layers.{i}"
+        shapes |= {f"{p}.self_attn.q_proj.weight": (2048, 2048), f"{p}.self_attn.k_proj.weight": (256, 2048),
+                   f"{p}.self_attn.v_proj.weight": (256, 2048), f"{p}.self_attn.o_proj.weight": (2048, 2048),
+                   f"{p}.mlp.gate_proj.weight": (5632, 2048), f"{p}.mlp.up_proj.weight": (5632, 2048),
+                   f"{p}.mlp.down_proj.weight": (2048, 5632), f"{p}.input_layernorm.weight": (2048,),
+                   f"{p}.post_attention_layernorm.weight": (2048,)}
+    base, tuned = {}, {}
+    changed = 0
+    for name, shape in shapes.items():
+        w = (rng.standard_normal(shape, dtype=np.float32) * 0.02)
+        bits = float32_to_bf16_bits(w)
+        base[name] = TensorData("BF16", shape, bits.reshape(-1).view(np.uint8))
+        if len(shape) == 2 and "embed" not in name and "lm_head" not in name:
+            low = (rng.standard_normal((shape[0], 8), dtype=np.float32) @
+                   rng.standard_normal((8, shape[1]), dtype=np.float32)) * 0.002
+            tuned[name] = TensorData("BF16", shape, float32_to_bf16_bits(w + low).reshape(-1).view(np.uint8))
+            changed += 1
+        else:
+            tuned[name] = base[name]
+    for label, tensors in (("base", base), ("tuned", tuned)):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        write_file(folder / label / "model.safetensors", tensors)
+    return sum(int(np.prod(s)) for s in shapes.values()), changed
+
+
+def bench_extract(folder: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    if (folder / "tuned" / "model.safetensors").is_file():  # reuse the pair of an earlier run
+        params, changed = 1_100_048_384, 154
+    else:
+        params, changed = tinyllama_pair(folder)
+    print(f"extract: TinyLlama-1.1B-shaped pair, {params / 1e9:.2f}B parameters (bf16), {changed} weights changed; "
+          f"ready in {time.perf_counter() - t0:.0f} s")
+    out = folder / "lora"
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "loralens", "extract", "--base", str(folder / "base"), "--tuned",
+                           str(folder / "tuned"), "--rank", "16", "-o", str(out), "--force", "--json"], check=True,
+                          capture_output=True, text=True)
+    import json
+
+    report = {m["name"]: m for m in json.loads(done.stdout)["modules"]}
+    took = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    from loralens.adapters.extract import extract_lora  # noqa: F401 (the same code, for the dense comparison)
+    from loralens.adapters.safetensors_io import SafetensorsFile
+
+    b = SafetensorsFile.open(folder / "base" / "model.safetensors")
+    t = SafetensorsFile.open(folder / "tuned" / "model.safetensors")
+    key = "model.layers.0.mlp.down_proj.weight"
+    d = t.array(key, np.float64) - b.array(key, np.float64)
+    t1 = time.perf_counter()
+    s = np.linalg.svd(d, full_matrices=False, compute_uv=True)[1]
+    dense = time.perf_counter() - t1
+    optimal = float(np.sqrt(np.sum(s[16:] ** 2) / np.sum(s**2)))
+    ours = report[key.removesuffix(".weight")]
+    methods = Counter(m["method"] for m in report.values())
+    print(f"  {key}: error {ours['error']:.6f} ({ours['method']}) vs Eckart-Young optimum {optimal:.6f} "
+          f"(dense SVD); methods used: {dict(methods)}")
+    print(f"  loralens extract --rank 16 (child process): {took:.1f} s, peak RSS {peak:.0f} MiB "
+          f"(one bf16 model file is {params * 2 / 2**20:.0f} MiB)")
+    scaled = 66 + 44 * 2048**3 / (2048**2 * 5632) + 44 * 256**2 * 2048 / (2048**2 * 5632)  # m·n·min(m, n)
+    print(f"  dense SVD of one 2048x5632 difference: {dense:.1f} s; all 154 modules scaled by m·n·min(m, n): "
+          f"~{dense * scaled:.0f} s ({dense * scaled / took:.0f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the two largest dense shapes")
+    parser.add_argument("--extract", type=Path, metavar="DIR", help="run only the extract benchmark, in DIR")
     args = parser.parse_args()
+    if args.extract:
+        bench_extract(args.extract)
+        return
     bench_resize(args.quick)
     bench_combine()
 

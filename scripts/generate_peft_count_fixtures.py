@@ -39,6 +39,43 @@ from _peft_oracle import (  # noqa: E402
 from loralens.core.architectures import PRESETS  # noqa: E402
 
 
+def _case(config: dict, kwargs: dict, rename: dict | None = None) -> dict:
+    """PEFT's numbers for one LoRA config, or the error PEFT raises (ValueError, TypeError)."""
+    try:
+        result = peft_count(build_meta_model(config), rename_targets(kwargs, rename or {}))
+    except (ValueError, TypeError) as error:
+        return {"lora_config": kwargs, "error": f"{type(error).__name__}: {str(error)[:300]}"}
+    return {
+        "lora_config": kwargs,
+        "trainable": result["trainable"],
+        "total": result["total"],
+        "num_modules": len(result["modules"]),
+        "modules_digest": digest(module_lines(result["modules"], rename)),
+    }
+
+
+def _families() -> dict:
+    """The tiny configs of tests/oracle/test_peft_oracle_families.py (every family, flag and head) with the LoRA grid,
+    and the option cases of test_peft_oracle_options.py: config.json as transformers writes it, PEFT's numbers."""
+    from test_peft_oracle_families import ALL, config_json  # noqa: PLC0415
+    from test_peft_oracle_options import CASES  # noqa: PLC0415
+
+    from loralens.core.architectures import architecture_from_config  # noqa: PLC0415
+
+    out = {}
+    for name in ALL:
+        config = config_json(name)
+        facts = model_facts(build_meta_model(config))
+        grid = lora_grid(architecture_from_config(config))
+        out[name] = {"config": config, **facts, "cases": [_case(config, kwargs) for kwargs in grid]}
+    for name, kwargs in CASES:
+        if name not in out:  # a config only the option cases use (plain BERT)
+            config = config_json(name)
+            out[name] = {"config": config, **model_facts(build_meta_model(config)), "cases": []}
+        out[name]["cases"].append(_case(config_json(name), kwargs))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="only these preset ids (default: all)")
@@ -57,22 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         facts = model_facts(build_meta_model(config))
         cases = []
-        for kwargs in lora_grid(arch):
-            result = peft_count(build_meta_model(config), rename_targets(kwargs, rename or {}))
-            cases.append({
-                "lora_config": kwargs,
-                "trainable": result["trainable"],
-                "total": result["total"],
-                "num_modules": len(result["modules"]),
-                "modules_digest": digest(module_lines(result["modules"], rename)),
-            })
+        cases = [_case(config, kwargs, rename) for kwargs in lora_grid(arch)]
         out["presets"][hf_id] = {"oracle_config": config, **facts, "cases": cases}
         print(f"{hf_id}: {facts['total']:,} params, {len(cases)} LoRA cases, {time.perf_counter() - start:.1f} s",
               flush=True)
+    if not args.only:
+        out["families"] = _families()
     path = Path(args.out)
     if args.only and path.exists():  # update only the presets asked for
         previous = json.loads(path.read_text())
         previous["presets"].update(out["presets"])
+        out.pop("families", None)
         previous["versions"] = out["versions"]
         out = previous
     path.parent.mkdir(parents=True, exist_ok=True)

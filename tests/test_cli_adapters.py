@@ -253,3 +253,13 @@ def test_a_module_of_an_unknown_layout_is_reported_by_name_and_the_rest_inspecte
         code, _, err = run(capsys, *argv)
         assert code == 1 and err.count("\n") == 1 and f"module {module!r}" in err and A_KEY in err
         assert not (tmp_path / "out").exists()
+
+
+def test_informational_config_fields_of_any_type_are_shown_as_written(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """peft_version NaN or base_model_name_or_path 5: the JSON report stays JSON (it crashed on NaN)."""
+    folder = make_adapter(tmp_path / "odd", config=_config(peft_version=float("nan"), base_model_name_or_path=5))
+    code, out, err = run(capsys, "inspect", str(folder), "--json")
+    assert (code, err) == (0, "")
+    summary = json.loads(out)["summary"]
+    assert (summary["peft_version"], summary["base_model"]) == ("NaN", "5")

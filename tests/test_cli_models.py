@@ -32,7 +32,8 @@ def test_params_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str
     assert code == 0
     data = json.loads(out)
     assert data["trainable"] == 18_874_368  # the LoRA paper's r=4 on Wq, Wv
-    assert data["adapter_bytes"] == {"fp32": 75_497_472, "bf16": 37_748_736, "fp16": 37_748_736}
+    assert data["tensor_bytes"] == {"fp32": 75_497_472, "bf16": 75_497_472, "fp16": 75_497_472}  # LoRA in fp32
+    assert data["adapter_bytes"]["fp16"] > data["tensor_bytes"]["fp16"]  # + the safetensors header
     assert data["total"] == data["base_total"] + 18_874_368
     assert data["percent"] == pytest.approx(100 * 18_874_368 / data["total"])
     assert [m["name"] for m in data["modules"]] == ["model.layers.*.self_attn.q_proj", "model.layers.*.self_attn.v_proj"]
@@ -96,7 +97,7 @@ def test_params_bad_input_is_one_line_exit_2(argv: list[str], message: str, caps
     [
         ("{oops", "not valid JSON"),
         ('{"model_type": "llama"}', "missing field 'hidden_size'"),
-        ('{"model_type": "falcon"}', "unsupported model_type 'falcon'; supported: llama, mistral, qwen2, gpt2"),
+        ('{"model_type": "mamba"}', "unsupported model_type 'mamba'; supported: llama, mistral, mixtral, qwen2"),
     ],
 )
 def test_params_bad_config_file(tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:

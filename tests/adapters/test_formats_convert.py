@@ -109,3 +109,24 @@ def test_mlx_to_peft_keeps_delta(tmp_path: Path) -> None:
     read = load_adapter(out)
     assert read.config["lora_alpha"] == 80 and read.config["r"] == 4
     assert_same_modules(source, read)
+
+
+@pytest.mark.parametrize("scale", [0.1, 1 / 3, 0.05])
+def test_mlx_scales_that_do_not_divide_back_exactly_still_convert(tmp_path: Path, scale: float) -> None:
+    mlx_folder(tmp_path / "mlx", scale=scale)
+    source = load_adapter(tmp_path / "mlx")
+    read = load_adapter(write_adapter(convert(source, "peft").adapter, tmp_path / "peft"))
+    for m, n in zip(source.modules, read.modules, strict=True):
+        assert abs(n.scaling - m.scaling) <= 4 * np.spacing(m.scaling)
+        np.testing.assert_allclose(n.delta_weight(), m.delta_weight(), rtol=1e-15)
+
+
+def test_original_block_names_are_not_passed_off_as_diffusers(tmp_path: Path) -> None:
+    path = tmp_path / "sdxl.safetensors"
+    save_file({"lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight": rand(2, 8),
+               "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_up.weight": rand(8, 2)}, str(path))
+    source = load_adapter(path)
+    with pytest.raises(AdapterError, match="original model's block names"):
+        convert(source, "diffusers")
+    done = convert(source, "peft", component="unet")  # the original model's own module paths, for PEFT on it
+    assert done.report.mapped[0][1] == "input_blocks.4.1.transformer_blocks.0.attn1.to_q"

@@ -104,9 +104,9 @@ def test_diffusers_current_layout_scaling_as_diffusers_loads_it(tmp_path: Path) 
     adapter = load_adapter(path)
     assert adapter.format == "diffusers"
     by = {m.name: m for m in adapter.modules}
-    # diffusers' get_peft_kwargs: lora_alpha = the first lora_B's rank (sorted keys) of the component
+    # diffusers' get_peft_kwargs without any alpha: alpha = r for every module, scale 1 (whatever the ranks)
     assert by["unet.down_blocks.0.attentions.0.proj_in"].scaling == 1.0
-    assert by["unet.mid_block.attentions.0.proj_out"].scaling == 4 / 8
+    assert by["unet.mid_block.attentions.0.proj_out"].scaling == 1.0
     assert by["text_encoder.text_model.encoder.layers.0.self_attn.q_proj"].scaling == 1.0
     # with the metadata diffusers writes, alpha comes from it; a resize writes it back so it loads the same
     meta = {"lora_adapter_metadata": json.dumps({"unet.r": 4, "unet.lora_alpha": 8, "unet.rank_pattern":
@@ -202,3 +202,23 @@ def test_unknown_prefixes_and_diffusers_dora_are_named(tmp_path: Path) -> None:
                "unet.x.lora_magnitude_vector": rand(4)}, str(path))
     with pytest.raises(AdapterError, match="this is a DoRA file in the diffusers layout"):
         load_adapter(path)
+
+
+def test_mlx_upload_of_its_two_files(tmp_path: Path) -> None:
+    from loralens.adapters import load_adapter_from_bytes
+
+    mlx_folder(tmp_path / "mlx")
+    adapter = load_adapter_from_bytes((tmp_path / "mlx" / "adapter_config.json").read_bytes(),
+                                      (tmp_path / "mlx" / "adapters.safetensors").read_bytes(), name="up")
+    assert adapter.format == "mlx" and adapter.modules[0].scaling == 20.0
+
+
+def test_combine_of_bare_weights_writes_a_clean_peft_config(tmp_path: Path) -> None:
+    from loralens.adapters.combine import combine_adapters
+
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "plain" / "adapter_model.safetensors", folder)
+    bare = load_adapter(folder)
+    out = write_adapter(combine_adapters([bare, bare], [0.5, 0.5], method="cat").adapter, tmp_path / "c")
+    assert not any(k.startswith("_") for k in json.loads((out / "adapter_config.json").read_text()))

@@ -49,7 +49,7 @@ def test_gpt3_is_the_papers_175b_model() -> None:
 
 def test_every_required_preset_is_addressable_by_id_and_short_name() -> None:
     required = {*PUBLISHED, "gpt-3-175b"}
-    assert set(PRESETS) == required
+    assert required <= set(PRESETS)
     for arch in PRESETS.values():
         assert get_architecture(arch.hf_id) is arch
         assert get_architecture(arch.short_name) is arch

@@ -22,6 +22,15 @@ GPT3_AS_OPT = {"o_proj": "out_proj", "up_proj": "fc1", "down_proj": "fc2"}
 CASES = [(hf_id, case) for hf_id, preset in FIXTURE["presets"].items() for case in preset["cases"]]
 
 
+def moe_gap(model_type: str, kwargs: dict) -> bool:
+    """On mixtral and qwen3_moe PEFT rewrites these targets into target_parameters: loralens refuses them by name."""
+    targets = kwargs.get("target_modules")
+    renamed = {"mixtral": {"gate", "w1", "w2", "w3"}, "qwen3_moe": {"gate", "gate_proj", "up_proj", "down_proj"}}
+    if model_type not in renamed or not targets:
+        return False
+    return isinstance(targets, str) or bool(renamed[model_type] & {t.rsplit(".", 1)[-1] for t in targets})
+
+
 def _key(name: str, rename: dict[str, str] | None) -> str:
     if not rename:
         return name
@@ -33,6 +42,10 @@ def _key(name: str, rename: dict[str, str] | None) -> str:
 @pytest.mark.parametrize("hf_id,case", CASES, ids=[f"{h}-{i % 10}" for i, (h, _) in enumerate(CASES)])
 def test_count_equals_peft_recorded_in_fixture(hf_id: str, case: dict) -> None:
     arch = PRESETS[hf_id]
+    if "error" in case or moe_gap(arch.model_type, case["lora_config"]):  # PEFT raises / loralens refuses by name
+        with pytest.raises(InvalidParameterError):
+            count_lora(arch, LoraConfigSpec(**case["lora_config"]))
+        return
     result = count_lora(arch, LoraConfigSpec(**case["lora_config"]))
     offset = 2 * arch.hidden_size if arch.model_type == "gpt3" else 0  # the oracle (OPT) has 2 more position rows
     assert result.trainable == case["trainable"]
@@ -77,7 +90,11 @@ def test_lora_paper_gpt3_numbers(targets: list[str], r: int, expected: int) -> N
 
 def test_lora_paper_gpt3_checkpoint_is_36_mib_in_fp16() -> None:
     result = count_lora(GPT3, LoraConfigSpec(r=4, target_modules=["q_proj", "v_proj"]))
-    assert result.adapter_bytes == {"fp32": 72 * 2**20, "bf16": 36 * 2**20, "fp16": 36 * 2**20}
+    # the paper's 35 MB checkpoint stores the factors in fp16: 2 bytes each; PEFT keeps them in float32 even on an
+    # fp16 model (autocast_adapter_dtype), so its file holds 72 MiB of tensors whatever the model's dtype
+    assert 2 * result.trainable == 36 * 2**20
+    assert result.tensor_bytes == {"fp32": 72 * 2**20, "bf16": 72 * 2**20, "fp16": 72 * 2**20}
+    assert 0 < result.adapter_bytes["fp16"] - result.tensor_bytes["fp16"] < 60_000  # + the header of 384 tensors
 
 
 def test_default_targets_are_peft_defaults() -> None:
@@ -163,7 +180,9 @@ def test_all_linear_is_at_least_any_subset(mt: tuple[str, list[str]], r: int, do
     assert everything.trainable >= subset.trainable
     assert subset.trainable == subset.lora_params + subset.dora_params + subset.bias_params
     assert subset.total == arch.total_params + subset.lora_params + subset.dora_params
-    assert subset.adapter_bytes["fp32"] == 4 * subset.trainable == 2 * subset.adapter_bytes["bf16"]
+    # PEFT saves BERT's tied decoder bias under both its names with bias="all"
+    twice = arch.vocab_size if bias == "all" and arch.model_type == "bert" else 0
+    assert subset.tensor_bytes["fp32"] == 4 * (subset.trainable + twice)
 
 
 @settings(max_examples=40, deadline=None)

@@ -124,3 +124,55 @@ def test_browser_refuses_a_file_over_the_limit(page, small_limit_url: str) -> No
     error = page.get_by_test_id("upload-error")
     error.wait_for()
     assert error.inner_text() == "big.safetensors is larger than the 1,000-byte limit"
+
+
+def test_the_resize_download_uploads_again(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/inspector?mode=rank&rank=2")
+    page.get_by_test_id("resize-table").wait_for()
+    with page.expect_download() as info:
+        page.get_by_test_id("resize-download").click()
+    data = Path(info.value.path()).read_bytes()
+    page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
+        {"name": "sample_adapter-r2.zip", "mimeType": "application/zip", "buffer": data},
+    ])
+    page.get_by_text("Showing upload sample_adapter-r2.safetensors").wait_for()
+
+
+def test_a_text_file_named_bin_gets_the_real_reason(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(app_url + "/inspector")
+    page.get_by_text("Showing the sample adapter").wait_for()
+    page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
+        {"name": "bad.bin", "mimeType": "application/octet-stream", "buffer": b"this is text\n\n"},
+    ])
+    error = page.get_by_test_id("upload-error")
+    error.wait_for()
+    assert error.inner_text().startswith("bad.bin is a 14-byte text file, neither a pickle nor a safetensors file")
+
+
+def test_the_upload_header_shows_real_progress(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    """On a slow link (Chromium's own throttling), the header's percentage moves between 0 and 100 while the
+    bytes go out, then the page says the file arrived."""
+    import re
+
+    page.goto(app_url + "/inspector")
+    page.get_by_text("Showing the sample adapter").wait_for()
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 5, "downloadThroughput": 10_000_000,
+                                                  "uploadThroughput": 500_000})
+    page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
+        {"name": "zeros.safetensors", "mimeType": "application/octet-stream", "buffer": bytes(2_000_000)}])
+    header = page.get_by_test_id("inspector-upload").locator(".q-uploader__header")
+    seen: set[float] = set()
+    received = page.get_by_text("Received zeros.safetensors; now add adapter_config.json.")
+    for _ in range(1200):  # at most about two minutes
+        if received.is_visible():
+            break
+        match = re.search(r"([\d.]+)%", header.inner_text())
+        if match:
+            seen.add(float(match.group(1)))
+        page.wait_for_timeout(100)
+    received.wait_for(timeout=1000)
+    assert any(0 < value < 100 for value in seen), seen
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})

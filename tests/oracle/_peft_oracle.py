@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import LoraLayer
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+import transformers
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
 from transformers.pytorch_utils import Conv1D
 
 from loralens.core.architectures import PRESET_CONFIGS, Architecture
@@ -45,11 +46,15 @@ def build_meta_model(config: dict[str, Any]) -> torch.nn.Module:
     """transformers' own model for ``config`` (a config.json dict), on the meta device: no memory, no download."""
     cfg = dict(config)
     model_type = cfg.pop("model_type")
-    hf_config = AutoConfig.for_model(model_type, **cfg)
-    auto = AutoModelForMaskedLM if model_type == "bert" else AutoModelForCausalLM
+    classes = cfg.get("architectures")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        hf_config = AutoConfig.for_model(model_type, **cfg)
         with torch.device("meta"):
+            if classes:  # the class config.json names, as from_pretrained would build it
+                return getattr(transformers, classes[0])(hf_config)
+            auto = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM, "vit": AutoModel}.get(
+                model_type, AutoModelForCausalLM)
             return auto.from_config(hf_config)
 
 
@@ -62,6 +67,9 @@ def linear_digest_lines(model: torch.nn.Module) -> list[str]:
         elif isinstance(module, Conv1D):
             n_in, n_out = module.weight.shape
             lines.append(f"{name} {n_in} {n_out} {module.bias is not None}")
+        elif isinstance(module, torch.nn.Conv2d):
+            n_out, n_in, kh, kw = module.weight.shape
+            lines.append(f"{name} {n_in * kh * kw} {n_out} {module.bias is not None}")
     return lines
 
 

@@ -170,9 +170,24 @@ def test_lora_on_fused_moe_experts_is_reported_by_name_and_the_rest_read(tmp_pat
     assert [m.name for m in adapter.modules] == ["model.layers.0.self_attn.q_proj"]
     assert {u.name for u in adapter.unsupported} == {"model.layers.0.mlp.experts",
                                                       "model.layers.0.mlp.experts.base_layer"}
+    # each expert's ΔW and spectrum against PEFT's own ParamWrapper.get_delta_weight (E, ·, ·)
+    report = {m.name: m for m in inspect_adapter(adapter).modules}
+    wrappers = {"experts.base_layer": peft.base_model.model.model.layers[0].mlp.experts.base_layer,
+                "experts": peft.base_model.model.model.layers[0].mlp.experts}
+    for stem, wrapper in wrappers.items():
+        delta = wrapper.get_delta_weight("default").detach().double().numpy()  # (E, out, in) or (E, in, out)
+        stored = wrapper.get_param().shape
+        for e in range(3):
+            ours = next(m for m in adapter.experts if m.name == f"model.layers.0.mlp.{stem}[{e}]")
+            theirs = delta[e] if delta[e].shape == (ours.out_features, ours.in_features) else delta[e].T
+            assert delta[e].shape == tuple(stored[1:])
+            np.testing.assert_allclose(ours.delta_weight(), theirs, rtol=1e-5, atol=1e-7 * np.abs(theirs).max())
+            s = np.linalg.svd(theirs, compute_uv=False)[:4]
+            np.testing.assert_allclose(report[ours.name].singular_values, s, rtol=1e-5, atol=1e-9)
     assert main(["inspect", str(tmp_path / "moe")]) == 0
     out = capsys.readouterr().out
-    assert "not read: module model.layers.0.mlp.experts: LoRA on a fused parameter" in out
+    assert "not resizable: module model.layers.0.mlp.experts: LoRA on a fused parameter" in out
+    assert "model.layers.0.mlp.experts.base_layer[2]" in out
     assert main(["resize", str(tmp_path / "moe"), "--rank", "2", "-o", str(tmp_path / "o")]) == 1
     assert "cannot resize module 'model.layers.0.mlp.experts" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -205,3 +220,50 @@ def test_inspect_reports_every_non_lora_tensor_with_its_share_of_the_file(tmp_pa
     for t in report.other_tensors:
         assert t.share == pytest.approx(sizes[t.name] / total, rel=1e-12)
     assert report.other_tensors  # every case above saves something besides the factors
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_fused_moe_experts_merge_equals_merge_and_unload(tmp_path: Path, dtype: torch.dtype) -> None:
+    """A checkpoint holding the fused (E, ·, ·) parameters (the model's own state dict): merged expert by expert
+    as PEFT's ParamWrapper.merge does (ΔW rounded to the dtype, then added), tensor for tensor."""
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    config = MixtralConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, num_local_experts=3, num_experts_per_tok=2)
+    base = MixtralForCausalLM(config).to(dtype)
+    state = {k: v.contiguous() for k, v in base.state_dict().items()}
+    (tmp_path / "base").mkdir()
+    save_file(state, tmp_path / "base" / "model.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peft = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False,
+                                               target_parameters=["experts.gate_up_proj", "experts.down_proj"]))
+        peft.save_pretrained(tmp_path / "moe")
+    merge_adapter(tmp_path / "moe", tmp_path / "base", tmp_path / "merged")
+    ours = load_file(tmp_path / "merged" / "model.safetensors")
+    fresh = MixtralForCausalLM(config).to(dtype)
+    fresh.load_state_dict(load_file(tmp_path / "base" / "model.safetensors"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = PeftModel.from_pretrained(fresh, tmp_path / "moe").merge_and_unload().state_dict()
+    assert ours.keys() == theirs.keys()
+    assert not torch.equal(theirs["model.layers.1.mlp.experts.down_proj"], state["model.layers.1.mlp.experts.down_proj"])
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), (key, (ours[key].float() - theirs[key].float()).abs().max())
+
+
+def test_experts_stored_apart_in_the_checkpoint_are_refused(tmp_path: Path) -> None:
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    base = MixtralForCausalLM(MixtralConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
+                                            num_attention_heads=4, num_key_value_heads=2, num_local_experts=3))
+    base.save_pretrained(tmp_path / "base")  # transformers writes Mixtral's experts.N.w1/w2/w3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False,
+                                        target_parameters=["experts.down_proj"])).save_pretrained(tmp_path / "moe")
+    with pytest.raises(AdapterError, match="may store each expert apart"):
+        merge_adapter(tmp_path / "moe", tmp_path / "base", tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()

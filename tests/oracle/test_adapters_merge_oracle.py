@@ -144,7 +144,51 @@ def test_a_task_head_the_base_does_not_hold_is_refused(tmp_path: Path) -> None:
     _refused(tmp_path, adapter, tmp_path / "base", "base_model.model.score.weight", "has no tensor 'score.weight'")
 
 
-def test_a_resized_vocabulary_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("tie, shard", [(False, False), (False, True), (True, False)])
+def test_a_resized_vocabulary_merges_as_peft_does(tmp_path: Path, dtype: str, tie: bool, shard: bool) -> None:
+    """The base resized (64 -> 72 rows) before training, the embeddings saved whole (save_embedding_layers):
+    PEFT's merged model has 72 rows, and so does loralens' (config.json's vocab_size follows)."""
+    torch_dtype = DTYPES[dtype]
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(llama(tie=tie)).to(torch_dtype)
+    base.save_pretrained(tmp_path / "base", max_shard_size="20KB" if shard else "1GB")
+    base.resize_token_embeddings(72, mean_resizing=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # untied: PEFT saves both copies only when embed_tokens is not targeted (else just the embedding's base
+        # layer, and the head's new rows exist only in the user's own resize: refused, see below)
+        targets = ["q_proj", "embed_tokens"] if tie else ["q_proj", "v_proj"]
+        model = get_peft_model(base, LoraConfig(r=4, target_modules=targets, init_lora_weights=False))
+        model.save_pretrained(tmp_path / "adapter", save_embedding_layers=True)
+    merge_adapter(tmp_path / "adapter", tmp_path / "base", tmp_path / "merged")
+    ours = LlamaForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch_dtype).state_dict()
+    resized = LlamaForCausalLM.from_pretrained(tmp_path / "base", dtype=torch_dtype)
+    resized.resize_token_embeddings(72, mean_resizing=False)  # what a PEFT user does before loading the adapter
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = PeftModel.from_pretrained(resized, tmp_path / "adapter").merge_and_unload().state_dict()
+    assert ours.keys() == theirs.keys()
+    assert ours["model.embed_tokens.weight"].shape[0] == 72
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), (key, ulps(ours[key], theirs[key]))
+
+
+def test_a_resized_vocabulary_without_the_head_s_new_rows_is_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(llama())
+    base.save_pretrained(tmp_path / "base")
+    base.resize_token_embeddings(72, mean_resizing=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "embed_tokens"],
+                                                init_lora_weights=False))
+        model.save_pretrained(tmp_path / "adapter", save_embedding_layers=True)
+    _refused(tmp_path, tmp_path / "adapter", tmp_path / "base", "resizes the vocabulary to 72 rows but not "
+             "'lm_head.weight'", "the adapter does not hold them")
+
+
+def test_vocabularies_resized_to_different_sizes_are_refused(tmp_path: Path) -> None:
     torch.manual_seed(0)
     base = LlamaForCausalLM(llama())
     base.save_pretrained(tmp_path / "base")
@@ -153,7 +197,13 @@ def test_a_resized_vocabulary_is_refused(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
         model.save_pretrained(tmp_path / "adapter", save_embedding_layers=True)
-    _refused(tmp_path, tmp_path / "adapter", tmp_path / "base", "a resized vocabulary (72 rows here, 64 in the base)")
+    from loralens.adapters.safetensors_io import load_arrays, save_arrays
+
+    weights = tmp_path / "adapter" / "adapter_model.safetensors"
+    arrays = load_arrays(weights)
+    arrays["base_model.model.lm_head.weight"] = arrays["base_model.model.lm_head.weight"][:70]
+    save_arrays(weights, arrays)
+    _refused(tmp_path, tmp_path / "adapter", tmp_path / "base", "resize the vocabulary to different sizes")
 
 
 def test_modules_to_save_on_a_tied_head_is_refused(tmp_path: Path) -> None:

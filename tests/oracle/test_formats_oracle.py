@@ -124,3 +124,187 @@ def test_extracted_adapter_loads_in_peft_and_merges_back_to_tuned(tmp_path: Path
         d = (target[key] - start[key]).double()
         err = float(torch.linalg.norm(merged[key].double() - target[key].double()) / torch.linalg.norm(d))
         assert err == pytest.approx(report.error, rel=1e-2, abs=1e-5), key
+
+
+def sd15_kohya_file(path: Path) -> None:
+    """A kohya SD 1.5 LoRA (UNet attention, feed-forward, proj_in, a resnet conv and time_emb_proj, CLIP text
+    encoder), each module with its own alpha."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(5)
+    modules = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q": (32, 32, 4),
+               "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_out_0": (32, 32, 4),
+               "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_ff_net_0_proj": (64, 32, 8),
+               "lora_unet_mid_block_attentions_0_proj_in": (32, 32, 4),
+               "lora_unet_up_blocks_1_resnets_0_time_emb_proj": (32, 16, 2),
+               "lora_te_text_model_encoder_layers_0_self_attn_q_proj": (16, 16, 2),
+               "lora_te_text_model_encoder_layers_0_mlp_fc1": (64, 16, 2)}
+    tensors = {}
+    for i, (stem, (out, inp, r)) in enumerate(modules.items()):
+        tensors[f"{stem}.lora_down.weight"] = rng.standard_normal((r, inp)).astype(np.float32)
+        tensors[f"{stem}.lora_up.weight"] = rng.standard_normal((out, r)).astype(np.float32)
+        tensors[f"{stem}.alpha"] = np.array(r / (1 + i % 3), np.float32)
+    tensors["lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight"] = rng.standard_normal((4, 6, 3, 3)).astype(
+        np.float32)
+    tensors["lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight"] = rng.standard_normal((10, 4, 1, 1)).astype(
+        np.float32)
+    tensors["lora_unet_down_blocks_0_resnets_0_conv1.alpha"] = np.array(1.0, np.float32)
+    save_file(tensors, str(path))
+
+
+@pytest.mark.oracle
+def test_kohya_to_diffusers_names_and_alphas_match_diffusers_own_conversion(tmp_path: Path) -> None:
+    """diffusers' StableDiffusionPipeline.lora_state_dict converts a kohya file (lora_conversion_utils) and its
+    convert_*_to_peft give the module paths PEFT sees: loralens' names and alphas must be the same."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils.state_dict_utils import StateDictType, convert_state_dict_to_peft, convert_unet_state_dict_to_peft
+
+    path = tmp_path / "sd15.safetensors"
+    sd15_kohya_file(path)
+    state, alphas = StableDiffusionPipeline.lora_state_dict(str(path))
+    unet = convert_unet_state_dict_to_peft({k[5:]: v for k, v in state.items() if k.startswith("unet.")})
+    te = convert_state_dict_to_peft({k[13:]: v for k, v in state.items() if k.startswith("text_encoder.")},
+                                    original_type=StateDictType.DIFFUSERS_OLD)
+    theirs: dict[str, dict[str, np.ndarray]] = {}
+    for component, converted in (("unet", unet), ("text_encoder", te)):
+        for key, tensor in converted.items():
+            stem, role = key.rsplit(".lora_", 1)
+            theirs.setdefault(f"{component}.{stem}", {})[role[0]] = tensor.numpy()
+
+    def module_of(alpha_key: str) -> str:
+        key = alpha_key[: -len(".alpha")]
+        component, rest = key.split(".", 1)
+        if rest.endswith(".down.weight"):  # the alpha of a legacy down tensor: convert that key's name
+            probe = {rest: torch.zeros(1)}
+            name = next(iter((convert_unet_state_dict_to_peft(probe) if component == "unet" else
+                              convert_state_dict_to_peft(probe, original_type=StateDictType.DIFFUSERS_OLD))))
+            return f"{component}.{name.rsplit('.lora_', 1)[0]}"
+        return key
+
+    their_alpha = {module_of(k): v for k, v in alphas.items()}
+    ours = convert(load_adapter(path), "diffusers").adapter
+    assert {m.name for m in ours.modules} == set(theirs) == set(their_alpha)
+    for m in ours.modules:
+        np.testing.assert_array_equal(m.a.reshape(theirs[m.name]["A"].shape), theirs[m.name]["A"])
+        np.testing.assert_array_equal(m.b.reshape(theirs[m.name]["B"].shape), theirs[m.name]["B"])
+        assert m.alpha == their_alpha[m.name], m.name
+
+
+@pytest.mark.oracle
+def test_diffusers_reads_the_metadata_loralens_writes(tmp_path: Path) -> None:
+    """diffusers' own lora_state_dict returns the lora_adapter_metadata config; PEFT's LoraConfig built from it
+    gives every module the rank and alpha loralens read from the kohya file."""
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils.other import get_pattern_key
+
+    path = tmp_path / "sd15.safetensors"
+    sd15_kohya_file(path)
+    source = load_adapter(path)
+    out = write_adapter(convert(source, "diffusers").adapter, tmp_path / "d.safetensors")
+    state, _, metadata = StableDiffusionPipeline.lora_state_dict(str(out), return_lora_metadata=True)
+    assert state and all(k.endswith((".lora_A.weight", ".lora_B.weight")) for k in state)
+    names = dict(convert(source, "diffusers").report.mapped)
+    for m in source.modules:
+        component, inner = names[m.name].split(".", 1)
+        config = LoraConfig(**{k.split(".", 1)[1]: v for k, v in metadata.items() if k.startswith(component + ".")})
+        r_key = get_pattern_key(config.rank_pattern.keys(), inner)
+        a_key = get_pattern_key(config.alpha_pattern.keys(), inner)
+        r = config.rank_pattern.get(r_key, config.r)
+        alpha = config.alpha_pattern.get(a_key, config.lora_alpha)
+        assert (r, alpha) == (m.r, m.alpha), m.name
+        assert inner in config.target_modules
+
+
+def tiny_unet() -> torch.nn.Module:
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    return UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=8, norm_num_groups=8)
+
+
+@pytest.mark.oracle
+def test_a_kohya_unet_lora_converted_to_diffusers_loads_in_diffusers_with_the_same_delta(tmp_path: Path) -> None:
+    """A kohya LoRA on a tiny diffusers UNet (attention linears with their own alphas and ranks, a 3x3 resnet
+    conv), converted by loralens to the diffusers layout, loaded by diffusers' own load_lora_adapter: every
+    layer's ΔW (PEFT's get_delta_weight, with the scaling diffusers set) equals loralens' alpha/r · up @ down."""
+    from safetensors.numpy import save_file
+
+    unet = tiny_unet()
+    rng = np.random.default_rng(7)
+    tensors = {}
+    chosen = [n for n, m in unet.named_modules() if isinstance(m, torch.nn.Linear) and "transformer_blocks" in n][:8]
+    chosen.append("down_blocks.0.resnets.0.conv1")
+    for i, name in enumerate(chosen):
+        weight = unet.get_submodule(name).weight
+        r = 2 + i % 3
+        stem = "lora_unet_" + name.replace(".", "_")
+        down_shape = (r, *weight.shape[1:]) if weight.dim() == 4 else (r, weight.shape[1])
+        up_shape = (weight.shape[0], r, 1, 1) if weight.dim() == 4 else (weight.shape[0], r)
+        tensors[f"{stem}.lora_down.weight"] = rng.standard_normal(down_shape).astype(np.float32)
+        tensors[f"{stem}.lora_up.weight"] = rng.standard_normal(up_shape).astype(np.float32)
+        tensors[f"{stem}.alpha"] = np.array([1.0, 3.0, 4.0][i % 3], np.float32)
+    save_file(tensors, str(tmp_path / "kohya.safetensors"))
+    source = load_adapter(tmp_path / "kohya.safetensors")
+    out = write_adapter(convert(source, "diffusers").adapter, tmp_path / "lora")  # a folder, as diffusers saves
+    # as pipelines call it (weight_name given: diffusers reads the safetensors metadata only then)
+    unet.load_lora_adapter(str(out), weight_name="pytorch_lora_weights.safetensors", prefix="unet", adapter_name="x")
+    by = {m.name.removeprefix("lora_unet_"): m for m in source.modules}
+    for name in chosen:
+        layer = unet.get_submodule(name)
+        assert isinstance(layer, LoraLayer), name
+        module = by[name.replace(".", "_")]
+        assert layer.scaling["x"] == pytest.approx(module.scaling, rel=1e-12), name
+        delta = layer.get_delta_weight("x").detach().double().numpy().reshape(module.out_features, -1)
+        np.testing.assert_allclose(delta, module.delta_weight(), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.oracle
+def test_a_diffusers_file_without_alphas_loads_as_diffusers_scales_it(tmp_path: Path) -> None:
+    """No metadata, no .alpha: diffusers gives every module scale 1, whatever its rank; loralens reads the same."""
+    from safetensors.numpy import save_file
+
+    unet = tiny_unet()
+    rng = np.random.default_rng(8)
+    names = ["down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+             "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_k",
+             "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_v"]
+    tensors = {}
+    for i, name in enumerate(names):
+        weight = unet.get_submodule(name).weight
+        tensors[f"unet.{name}.lora_A.weight"] = rng.standard_normal((2 + 2 * i, weight.shape[1])).astype(np.float32)
+        tensors[f"unet.{name}.lora_B.weight"] = rng.standard_normal((weight.shape[0], 2 + 2 * i)).astype(np.float32)
+    (tmp_path / "d").mkdir()
+    save_file(tensors, str(tmp_path / "d" / "pytorch_lora_weights.safetensors"))
+    ours = {m.name: m for m in load_adapter(tmp_path / "d" / "pytorch_lora_weights.safetensors").modules}
+    unet.load_lora_adapter(str(tmp_path / "d"), weight_name="pytorch_lora_weights.safetensors", prefix="unet",
+                           adapter_name="x")
+    for name in names:
+        layer = unet.get_submodule(name)
+        assert layer.scaling["x"] == ours[f"unet.{name}"].scaling == 1.0
+        np.testing.assert_allclose(layer.get_delta_weight("x").detach().double().numpy(),
+                                   ours[f"unet.{name}"].delta_weight(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.oracle
+def test_diffusers_own_legacy_conversion_of_a_kohya_file_reads_back_the_same(tmp_path: Path) -> None:
+    """What diffusers' lora_state_dict makes of a kohya file (its legacy layout with network alphas), saved as a
+    file, reads in loralens as the same modules, factors and alphas as the kohya file itself."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    path = tmp_path / "sd15.safetensors"
+    sd15_kohya_file(path)
+    state, alphas = StableDiffusionPipeline.lora_state_dict(str(path))
+    save_file({**state, **{k: torch.tensor(v) for k, v in alphas.items()}}, str(tmp_path / "legacy.safetensors"))
+    legacy = load_adapter(tmp_path / "legacy.safetensors")
+    assert legacy.format == "diffusers-legacy"
+    names = dict(convert(load_adapter(path), "diffusers").report.mapped)
+    by = {m.name: m for m in legacy.modules}
+    for m in load_adapter(path).modules:
+        other = by[names[m.name]]
+        assert (other.r, other.alpha, other.scaling) == (m.r, m.alpha, m.scaling), m.name
+        np.testing.assert_array_equal(other.delta_weight(), m.delta_weight())

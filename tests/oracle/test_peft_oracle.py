@@ -180,4 +180,5 @@ def test_adapter_bytes_equal_the_tensor_bytes_of_peft_saved_file(kwargs: dict, t
     data = (tmp_path / "adapter_model.safetensors").read_bytes()
     header_len = struct.unpack("<Q", data[:8])[0]
     mine = count_lora(architecture_from_config(config.to_dict()), LoraConfigSpec(**kwargs))
-    assert len(data) - 8 - header_len == mine.adapter_bytes["fp32"]
+    assert len(data) - 8 - header_len == mine.tensor_bytes["fp32"]
+    assert len(data) == mine.adapter_bytes["fp32"]

@@ -37,7 +37,9 @@ def big_adapter(modules: int = 32) -> tuple[bytes, bytes]:
 
 
 def live(kind: type) -> int:
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, kind))
+    # type(), not isinstance(): isinstance reads obj.__class__, which some objects of other libraries loaded in the
+    # same process (torch.distributed.reduce_op) answer with a deprecation warning
+    return sum(1 for obj in gc.get_objects() if issubclass(type(obj), kind))
 
 
 async def open_and_close(user: User, path: str, files: tuple[bytes, bytes]) -> None:
@@ -76,6 +78,8 @@ async def test_sessions_of_every_page_free_their_memory(user: User) -> None:
     tracemalloc.start()
     try:
         baseline = await settle()
+        # earlier tests in this process may keep a page object of their own: count only what these sessions add
+        pages_before, labs_before = live(inspector.InspectorPage), live(labs.LabView)
         for _ in range(SESSIONS):
             for path in paths:
                 await open_and_close(user, path, files)
@@ -85,8 +89,8 @@ async def test_sessions_of_every_page_free_their_memory(user: User) -> None:
     finally:
         tracemalloc.stop()
     uploaded = SESSIONS * len(files[1])
-    assert live(inspector.InspectorPage) == 0
-    assert live(labs.LabView) == 0
+    assert live(inspector.InspectorPage) <= pages_before
+    assert live(labs.LabView) <= labs_before
     assert len(Client.instances) <= 2  # the light pages the fixture opened last
     # what one leaked Inspector session alone would hold is its adapter: ~8 MB
     assert retained < 4 * MB, f"retained {retained / MB:.1f} MB after {uploaded / MB:.0f} MB of uploads"

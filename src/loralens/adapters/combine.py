@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from loralens.adapters.formats.common import ForeignModule, natural
+from loralens.adapters.formats.common import ForeignModule, natural, public_config
 from loralens.adapters.peft_format import PREFIX, Adapter, AdapterModule
 from loralens.core.blas import single_threaded_blas
 from loralens.core.lowrank import energy_kept, lowrank_svd
@@ -142,7 +142,7 @@ def combine_adapters(adapters: list[Adapter], weights: list[float], *, method: s
                 scaling=1.0, in_features=ref.in_features, out_features=ref.out_features,
                 fan_in_fan_out=ref.fan_in_fan_out, kind=ref.kind, key=PREFIX + mod_name, dtype="F32"))
             reports.append(CombinedModule(mod_name, len(parts), new_rank, kept))
-    config = copy.deepcopy(adapters[0].config)
+    config = public_config(copy.deepcopy(adapters[0].config))
     config.update(r=new_rank, lora_alpha=new_rank, target_modules=_target_modules(adapters), alpha_pattern={},
                   rank_pattern={})
     other: dict[str, Any] = {}

@@ -17,6 +17,7 @@ fan_in_fan_out, modules_to_save tensors) is refused by name, or dropped and list
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,7 +65,15 @@ def canonical(module: AdapterModule, fmt: str) -> tuple[str | None, str]:
     return None, module.name
 
 
-def _why_not(module: AdapterModule, fmt: str, to: str) -> str | None:
+#: kohya module paths in a model's original naming (SDXL's SGM UNet, Flux), not diffusers': diffusers' loaders remap
+#: them with model-specific code (block numbers, qkv splits) that loralens does not reproduce
+ORIGINAL_BLOCKS = ("input_blocks.", "middle_block.", "output_blocks.", "double_blocks.", "single_blocks.")
+
+
+def _why_not(module: AdapterModule, fmt: str, to: str, path: str = "") -> str | None:
+    if to == "diffusers" and path.startswith(ORIGINAL_BLOCKS):
+        return ("uses the original model's block names (SDXL SGM / Flux), not diffusers'; diffusers remaps them with "
+                "model-specific code loralens does not reproduce (load the kohya file in diffusers directly)")
     if module.magnitude is not None:
         return "DoRA magnitude vectors have no place in the " + to + " LoRA layout"
     if module.fan_in_fan_out and to != "peft":
@@ -99,7 +108,7 @@ def convert(adapter: Adapter, to: str, *, component: str | None = None, drop_uns
         if to == "peft" and component is not None and comp != component:
             dropped.append((module.name, f"belongs to {comp}, not --component {component}"))
             continue
-        why = _why_not(module, fmt, to)
+        why = _why_not(module, fmt, to, path)
         if why is not None:
             if not drop_unsupported:
                 raise AdapterError(why + " (pass --drop-unsupported to leave it out, listed)", where=module.name)
@@ -138,7 +147,9 @@ def _renamed(module: AdapterModule, comp: str | None, path: str, to: str, compon
             raise AdapterError("has no pipeline component; pass --component (e.g. transformer, unet, "
                                "text_encoder) to place it in a diffusers file", where=module.name)
         name = key = f"{target}.{path}"
-    if not rslora and module.alpha / module.r != module.scaling:
+    # alpha / r must give the scaling back; a few float64 ulps (MLX's scale·r cannot always be divided back
+    # exactly) is far below what float32/16 factors resolve, anything more is refused
+    if not rslora and abs(module.alpha / module.r - module.scaling) > 4 * math.ulp(module.scaling):
         raise AdapterError(f"scaling {module.scaling!r} is not alpha/r = {module.alpha!r}/{module.r}; the target "
                            "layout stores alpha and r", where=module.name)
     fields = {f: getattr(module, f) for f in AdapterModule.__dataclass_fields__}

@@ -1,7 +1,7 @@
 """Extract a LoRA from a fine-tuned model: per linear weight, the best rank-N approximation of D = tuned − base.
 
-One weight at a time, shard by shard (tensors are memory-mapped; the process holds D and its factors, a few copies
-of one matrix). The SVD is a randomized range finder (Halko, Martinsson & Tropp 2011: oversampling 8, power
+One weight at a time, shard by shard, with plain file reads (not the memory map, whose touched pages would stay in
+the process's RSS): the process holds D and its factors, a few copies of one matrix. The SVD is a randomized range finder (Halko, Martinsson & Tropp 2011: oversampling 8, power
 iterations with re-orthonormalisation) run until the captured energy Σ_{i≤N} ŝ_i² changes by less than 1e-7
 (relative) between two iterations — "exact enough" — else the exact LAPACK SVD. Either way the error written in the
 report is exact: for the written D_N = U_N U_Nᵀ D, ‖D − D_N‖²_F = ‖D‖²_F − Σ_{i≤N} ŝ_i². Eckart–Young's optimum
@@ -25,7 +25,7 @@ from loralens.adapters.formats.common import ForeignModule, natural, synthesized
 from loralens.adapters.merge import locate_base
 from loralens.adapters.peft_format import PREFIX, Adapter
 from loralens.adapters.resize import check_resize_target
-from loralens.adapters.safetensors_io import FLOAT_DTYPES, SafetensorsFile
+from loralens.adapters.safetensors_io import DTYPES, FLOAT_DTYPES, SafetensorsFile, bf16_bits_to_float32
 from loralens.core.blas import single_threaded_blas
 from loralens.core.lowrank import rank_for_energy
 from loralens.errors import AdapterError
@@ -65,6 +65,23 @@ class Extracted:
                 "skipped": [{"name": n, "reason": r} for n, r in self.skipped]}
 
 
+def _read(file: SafetensorsFile, key: str) -> np.ndarray:
+    """A tensor as float64 by a plain file read (not the memory map, whose touched pages would stay in RSS)."""
+    info = file.tensors[key]
+    stored = DTYPES[info.dtype]
+    if file.label and Path(file.label).is_file():
+        with open(file.label, "rb") as stream:
+            stream.seek(info.start)
+            data = stream.read(info.nbytes)
+        if len(data) != info.nbytes:
+            raise AdapterError("file changed while reading (shorter than its header says)", where=file.where(key))
+        bits = np.frombuffer(data, dtype=stored).reshape(info.shape)
+    else:
+        bits = file.raw(key).view(stored).reshape(info.shape)
+    values = bf16_bits_to_float32(bits) if info.dtype == "BF16" else bits
+    return values.astype(np.float64)
+
+
 def _randomized(d: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Top-k SVD of d by the randomized range finder, or None when it does not settle (then: exact)."""
     m, n = d.shape
@@ -82,6 +99,24 @@ def _randomized(d: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.nda
             return q @ ub[:, :k], s[:k], vt[:k]
         last = captured
     return None
+
+
+def _same_bytes(a: SafetensorsFile, b: SafetensorsFile, key: str) -> bool:
+    """Whether a tensor is byte-identical in both files, read piece by piece (bounded memory)."""
+    ia, ib = a.tensors[key], b.tensors[key]
+    if ia.dtype != ib.dtype:
+        return False
+    if ia.nbytes != ib.nbytes:
+        return False
+    step = 16 << 20
+    with open(a.label, "rb") as fa, open(b.label, "rb") as fb:
+        fa.seek(ia.start)
+        fb.seek(ib.start)
+        for offset in range(0, ia.nbytes, step):
+            n = min(step, ia.nbytes - offset)
+            if fa.read(n) != fb.read(n):
+                return False
+    return True
 
 
 def _factor(d: np.ndarray, rank: int | None, energy: float | None, exact: bool, rng: np.random.Generator,
@@ -134,18 +169,17 @@ def extract_lora(base_path: str | Path, tuned_path: str | Path, *, rank: int | N
                 if bytes(tuned_file.raw(key)) != bytes(base_file.raw(key)):
                     skipped.append((key, f"changed, but dtype {t_info.dtype} is not a floating type"))
                 continue
-            if t_info.dtype == b_info.dtype and np.array_equal(tuned_file.raw(key), base_file.raw(key)):
-                unchanged += 1
-                continue
-            if len(t_info.shape) != 2 or not key.endswith(".weight"):
-                skipped.append((key, "changed, but not a 2-D weight: a LoRA cannot hold it"))
-                continue
-            if SKIP.search(key):
-                skipped.append((key, "changed embedding or output head: not extracted"))
+            if len(t_info.shape) != 2 or not key.endswith(".weight") or SKIP.search(key):
+                if not _same_bytes(tuned_file, base_file, key):
+                    skipped.append((key, "changed embedding or output head: not extracted" if SKIP.search(key)
+                                    and len(t_info.shape) == 2 else
+                                    "changed, but not a 2-D weight: a LoRA cannot hold it"))
+                else:
+                    unchanged += 1
                 continue
             with single_threaded_blas():
-                d = tuned_file.array(key, np.float64)
-                d -= base_file.array(key, np.float64)  # (out, in)
+                d = _read(tuned_file, key)
+                d -= _read(base_file, key)  # (out, in)
                 total = float(np.sum(d * d))
                 if total == 0:
                     unchanged += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 import re
 from dataclasses import dataclass
@@ -185,7 +187,7 @@ def inspect_module(module: AdapterModule) -> ModuleReport:
     return ModuleReport(
         name=module.name,
         layer=parse_layer(module.name),
-        module_type=module.name.rsplit(".", 1)[-1],
+        module_type=module.name.split("[")[0].removesuffix(".base_layer").rsplit(".", 1)[-1],  # experts[3] -> experts
         kind=module.kind,
         in_features=module.in_features,
         out_features=module.out_features,
@@ -213,10 +215,10 @@ def _nonfinite_tensors(module: AdapterModule) -> list[str]:
 def inspect_adapter(adapter: Adapter) -> AdapterReport:
     """Analyse every module (spectra from the r x r core, never the d x k product) and summarise the adapter."""
     with single_threaded_blas():
-        reports = tuple(inspect_module(m) for m in adapter.modules)
-    nonfinite = [name for m, rep in zip(adapter.modules, reports, strict=True) if rep.nonfinite
+        reports = tuple(inspect_module(m) for m in adapter.modules + adapter.experts)
+    nonfinite = [name for m, rep in zip(adapter.modules + adapter.experts, reports, strict=True) if rep.nonfinite
                  for name in _nonfinite_tensors(m)]
-    parameters = sum(m.parameters for m in adapter.modules)
+    parameters = sum(m.parameters for m in adapter.modules + adapter.experts)
     parameters += sum(int(np.prod(t.shape)) for t in adapter.other_tensors.values())
     config = adapter.config
     summary = AdapterSummary(
@@ -224,23 +226,30 @@ def inspect_adapter(adapter: Adapter) -> AdapterReport:
         parameters=int(parameters),
         bytes=adapter.file_bytes,
         dtype=adapter.dtype,
-        base_model=config.get("base_model_name_or_path"),
-        peft_version=config.get("peft_version"),
+        base_model=_as_text(config.get("base_model_name_or_path")),
+        peft_version=_as_text(config.get("peft_version")),
         r=int(config["r"]),
         alpha=float(config["lora_alpha"]),
         use_rslora=bool(config.get("use_rslora", False)),
         use_dora=bool(config.get("use_dora", False)) or any(m.magnitude is not None for m in adapter.modules),
         target_modules=config.get("target_modules"),
         nonfinite=nonfinite,
-        ranks=sorted({m.r for m in adapter.modules}),
+        ranks=sorted({m.r for m in adapter.modules + adapter.experts}),
         name=adapter.name,
         format=adapter.format,
         format_note=_format_note(adapter),
     )
-    unsupported = tuple({"name": u.name, "reason": u.reason, "tensors": list(u.tensors), "bytes": u.bytes}
-                        for u in adapter.unsupported)
+    expert_stems = {m.key.removeprefix(PREFIX) for m in adapter.experts}
+    unsupported = tuple({"name": u.name, "reason": u.reason, "tensors": list(u.tensors), "bytes": u.bytes,
+                         "inspected": u.name in expert_stems} for u in adapter.unsupported)
     return AdapterReport(summary=summary, modules=reports, other_tensors=other_tensors(adapter),
                          unsupported=unsupported)
+
+
+def _as_text(value: object) -> str | None:
+    """An informational config field as text: a number or list there (NaN included) is shown as written, never
+    passed on as a value that JSON output cannot hold."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 def _format_note(adapter: Adapter) -> str:

@@ -29,7 +29,9 @@ from loralens.adapters.merge_plan import (
     plan_merge,
     read_base_config,
     read_whole,
+    resized_config,
     round_to,
+    vocabulary_rows,
 )
 from loralens.adapters.peft_format import PICKLE_SUFFIXES, Adapter, AdapterModule, load_adapter, refuse_pickle
 from loralens.adapters.safetensors_io import (
@@ -181,15 +183,32 @@ def merge_adapter(adapter_path: str | Path | Adapter, base_path: str | Path, out
     with atomic_output_dir(out_dir, force=force, inputs=inputs) as temp:
         for shard in base.shards:
             written += _write_shard(files[shard.name], plans, temp / shard.name)
+        rows = vocabulary_rows(plans)
         if base.index is not None:
-            shutil.copyfile(base.index, temp / base.index.name)
+            _write_index(base.index, temp / base.index.name, temp, rows is not None)
         if base.folder is not None:
             _copy_side_files(base, temp)
+            if rows is not None and (base.folder / "config.json").is_file():  # checked by plan_merge
+                (temp / "config.json").write_bytes(resized_config((base.folder / "config.json").read_bytes(), rows))
     replaced = tuple(sorted(k for k, p in plans.items() if p.replace is not None or p.rows is not None))
     return MergeReport(out_dir=Path(out_dir), shards=tuple(s.name for s in base.shards),
                        merged=tuple(sorted(k for k, p in plans.items() if p.deltas or p.bias_of)),
                        tensors=sum(len(f.tensors) for f in files.values()), bytes_written=written,
                        replaced=replaced)
+
+
+def _write_index(index: Path, out: Path, temp: Path, sizes_changed: bool) -> None:
+    """The base's index file; when a resized vocabulary changed the shards, its total_size follows them."""
+    if not sizes_changed:
+        shutil.copyfile(index, out)
+        return
+    data = json.loads(index.read_text(encoding="utf-8"))
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict) and "total_size" in metadata:
+        shards = {temp / name for name in data["weight_map"].values()}
+        metadata["total_size"] = sum(sum(t.nbytes for t in SafetensorsFile.open(p).tensors.values())
+                                     for p in sorted(shards))
+    out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _copy_side_files(base: BaseModel, temp: Path) -> None:
@@ -211,7 +230,12 @@ def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path)
     a tensor with more than one change (a saved copy, token rows, lora_bias, two tied modules) is built whole.
     """
     infos = sorted(file.tensors.values(), key=lambda t: (t.start, t.name))
-    head = header_bytes([(t.name, t.dtype, t.shape) for t in infos], file.metadata)
+
+    def shape_of(info: Any) -> tuple[int, ...]:
+        target = plans.get(info.name)
+        return target.new_shape if target is not None and target.new_shape is not None else info.shape
+
+    head = header_bytes([(t.name, t.dtype, shape_of(t)) for t in infos], file.metadata)
     total = len(head)
     with open(file.label, "rb") as source, open(out, "wb") as stream:
         stream.write(head)
@@ -231,8 +255,11 @@ def _write_shard(file: SafetensorsFile, plans: dict[str, TensorPlan], out: Path)
                 old = read_whole(file, info.name)
                 with single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
                     new = apply_plan(target, old, info.dtype, merged_rows)
-                check_finite(new, old, info.dtype, file.where(info.name))
-                stream.write(memoryview(encode(new, info.dtype).data))
+                check_finite(new, old if new.shape == old.shape else np.zeros_like(new), info.dtype, file.where(info.name))
+                encoded = encode(new, info.dtype)
+                stream.write(memoryview(encoded.data))
+                total += encoded.nbytes
+                continue
             else:
                 module = target.deltas[0]
                 rows, cols = info.shape[0], math.prod(info.shape[1:])  # a conv kernel: (out, in·prod(kernel))

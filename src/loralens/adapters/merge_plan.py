@@ -56,11 +56,14 @@ class TensorPlan:
     rows: tuple[np.ndarray, TensorData] | None = None  # trainable tokens: (indices, new rows)
     deltas: list[AdapterModule] = field(default_factory=list)
     bias_of: list[tuple[AdapterModule, TensorData]] = field(default_factory=list)  # lora_bias
+    new_shape: tuple[int, ...] | None = None  # a saved embedding copy with another vocabulary size
+    experts: list[tuple[int, AdapterModule, bool]] = field(default_factory=list)  # (e, ΔW_e, stored (in, out))
 
     @property
     def streamable(self) -> bool:
         """Only one module's ΔW: merged a block of rows at a time."""
-        return self.replace is None and self.rows is None and not self.bias_of and len(self.deltas) == 1
+        return (self.replace is None and self.rows is None and not self.bias_of and len(self.deltas) == 1
+                and not self.experts)
 
 
 @dataclass(frozen=True)
@@ -135,29 +138,12 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
         return f"{adapter_label}: {tensor}"
 
     by_key = {m.key: m for m in adapter.modules}
-    for module in adapter.modules:
-        tensor = module.tensor_names[0]
-        if module.kind not in ("linear", "embedding") and not module.kernel:
-            raise AdapterError(f"merging a {module.kind} LoRA module is not supported", where=where(tensor))
-        key, _ = resolve_key(module.name + ".weight", base, where(tensor), what=f"adapted module {module.name!r}")
-        dtype, shape = base.keys[key]
-        expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
-                    else (module.out_features, module.in_features // max(1, int(np.prod(module.kernel))),
-                          *module.kernel) if module.kernel else (module.out_features, module.in_features))
-        if shape != expected:
-            raise AdapterError(f"base shape {list(shape)} of {key!r} does not match the adapter's {list(expected)}",
-                               where=where(tensor))
-        if dtype not in FLOAT_DTYPES:
-            raise AdapterError(f"base tensor {key!r} has dtype {dtype}, not a floating type", where=where(tensor))
-        target = plan(key)
-        if target.deltas and (module.magnitude is not None or target.deltas[0].magnitude is not None):
-            raise AdapterError(f"two DoRA/LoRA modules change the one tied tensor {key!r}; not supported",
-                               where=where(tensor))
-        target.deltas.append(module)
-
-    if adapter.unsupported:
-        first = adapter.unsupported[0]
-        raise AdapterError(f"cannot merge module {first.name!r}: {first.reason}", where=first.where)
+    tied_copies: list[tuple[str, str, TensorData]] = []
+    expert_stems = {m.key for m in adapter.experts}
+    for first in adapter.unsupported:
+        if PREFIX + first.name not in expert_stems and first.name not in expert_stems:
+            raise AdapterError(f"cannot merge module {first.name!r}: {first.reason}", where=first.where)
+    _plan_experts(adapter, base, plan, where)
     for name, data in adapter.other_tensors.items():
         short = name[len(PREFIX):] if name.startswith(PREFIX) else name
         if data.dtype not in FLOAT_DTYPES:
@@ -196,15 +182,40 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
         through_base_layer = base_name != short
         key, tied = resolve_key(base_name, base, where(name), what="saved copy")
         if tied and not through_base_layer:
-            raise AdapterError(f"is a modules_to_save copy of a head tied to {key!r}; PEFT's merged model unties "
-                               "them, which this tied checkpoint cannot hold", where=where(name))
-        _check_shape(base, key, data.shape, where(name), tied=tied)
+            tied_copies.append((name, key, data))  # allowed only as the very same tensor as the embedding's copy
+            continue
+        resized = _check_shape(base, key, data.shape, where(name), tied=tied, may_resize=True)
         target = plan(key)
+        target.new_shape = tuple(data.shape) if resized else None
         if target.replace is not None:
             raise AdapterError(f"a second saved copy of {key!r} (after {target.replace_from!r}); not supported",
                                where=where(name))
         target.replace, target.replace_from = data, name
 
+    for module in adapter.modules:
+        tensor = module.tensor_names[0]
+        if module.kind not in ("linear", "embedding") and not module.kernel:
+            raise AdapterError(f"merging a {module.kind} LoRA module is not supported", where=where(tensor))
+        key, _ = resolve_key(module.name + ".weight", base, where(tensor), what=f"adapted module {module.name!r}")
+        dtype, shape = base.keys[key]
+        if key in plans and plans[key].new_shape is not None:  # a resized vocabulary: ΔW fits the new rows
+            shape = plans[key].new_shape
+        expected = ((module.in_features, module.out_features) if module.fan_in_fan_out or module.kind == "embedding"
+                    else (module.out_features, module.in_features // max(1, int(np.prod(module.kernel))),
+                          *module.kernel) if module.kernel else (module.out_features, module.in_features))
+        if shape != expected:
+            raise AdapterError(f"base shape {list(shape)} of {key!r} does not match the adapter's {list(expected)}",
+                               where=where(tensor))
+        if dtype not in FLOAT_DTYPES:
+            raise AdapterError(f"base tensor {key!r} has dtype {dtype}, not a floating type", where=where(tensor))
+        target = plan(key)
+        if target.deltas and (module.magnitude is not None or target.deltas[0].magnitude is not None):
+            raise AdapterError(f"two DoRA/LoRA modules change the one tied tensor {key!r}; not supported",
+                               where=where(tensor))
+        target.deltas.append(module)
+
+    tied_copies_check(plans, tied_copies, adapter_label)
+    check_vocabulary(plans, base, adapter_label)
     for key, target in plans.items():
         if target.rows is not None and (target.deltas or target.replace is not None):
             raise AdapterError("trainable tokens together with LoRA or a saved copy of the same tensor are not "
@@ -212,15 +223,116 @@ def plan_merge(adapter: Adapter, base: BaseView, adapter_label: str) -> dict[str
     return plans
 
 
-def _check_shape(base: BaseView, key: str, shape: tuple[int, ...], where: str, *, tied: bool) -> None:
+def _is_vocabulary(key: str) -> bool:
+    return any(key == e or key.endswith("." + e) for e in INPUT_EMBEDDINGS + OUTPUT_HEADS)
+
+
+def _plan_experts(adapter: Adapter, base: BaseView, plan: Any, where: Any) -> None:
+    """Fused MoE experts (PEFT's ParamWrapper): each wrapper's parameter is the base tensor of its module with the
+    shape (E, out, in) or (E, in, out) (unique, else refused); ΔW_e goes into slice e, as PEFT's merge does."""
+    groups: dict[str, list[AdapterModule]] = {}
+    for module in adapter.experts:
+        groups.setdefault(module.key, []).append(module)
+    used: dict[str, str] = {}
+    for stem, experts in groups.items():
+        path = stem.removeprefix(PREFIX)
+        while path.endswith(".base_layer"):
+            path = path[: -len(".base_layer")]
+        first = experts[0]
+        count, out, inp = len(experts), first.out_features, first.in_features
+        label = where(first.tensor_names[0])
+        if out == inp:
+            raise AdapterError(f"fused experts of a square ({out} x {inp}) parameter: which way PEFT stores them "
+                               "is not in the files; not supported", where=label)
+        found = [(k, shape[1:] == (inp, out)) for k, (dtype, shape) in base.keys.items()
+                 if k.startswith(path + ".") and "." not in k[len(path) + 1:] and dtype in FLOAT_DTYPES
+                 and len(shape) == 3 and shape[0] == count and shape[1:] in ((out, inp), (inp, out))
+                 and k not in used]
+        if len(found) != 1:
+            what = "no" if not found else f"{len(found)} ({', '.join(k for k, _ in found)})"
+            hint = ("; the checkpoint may store each expert apart (e.g. Mixtral's experts.N.w1/w2/w3, which "
+                    "transformers fuses when it loads): not supported" if not found else "")
+            raise AdapterError(f"{what} fused base tensor of {path!r} fits {count} experts of {out} x {inp}{hint}",
+                               where=label)
+        key, transposed = found[0]
+        used[key] = stem
+        target = plan(key)
+        if target.replace is not None or target.rows is not None or target.deltas:
+            raise AdapterError(f"fused experts and another change of {key!r} are not supported", where=label)
+        target.experts.extend((e, module, transposed) for e, module in enumerate(experts))
+
+
+def _check_shape(base: BaseView, key: str, shape: tuple[int, ...], where: str, *, tied: bool,
+                 may_resize: bool = False) -> bool:
+    """True when the copy resizes a vocabulary (an embedding or head with other rows, same columns)."""
     base_dtype, base_shape = base.keys[key]
     if base_dtype not in FLOAT_DTYPES:
         raise AdapterError(f"base tensor {key!r} has dtype {base_dtype}, not a floating type", where=where)
+    if (may_resize and _is_vocabulary(key) and len(shape) == 2 and len(base_shape) == 2
+            and shape[1] == base_shape[1] and shape[0] != base_shape[0]):
+        return True
     if tuple(shape) != tuple(base_shape):
         rows = (f"; a resized vocabulary ({shape[0]} rows here, {base_shape[0]} in the base) is not supported"
                 if len(shape) == 2 and len(base_shape) == 2 and shape[1] == base_shape[1] else "")
         raise AdapterError(f"shape {list(shape)} differs from the base's {key!r} {list(base_shape)}{rows}",
                            where=where)
+    return False
+
+
+def tied_copies_check(plans: dict[str, TensorPlan], copies: list[tuple[str, str, TensorData]], label: str) -> None:
+    """A saved copy of a tied head is fine when it is the embedding's own saved copy (a tied model's state dict
+    holds the one tensor under both names); a different one is a modules_to_save copy PEFT unties."""
+    for name, key, data in copies:
+        partner = plans.get(key)
+        same = (partner is not None and partner.replace is not None and partner.replace.dtype == data.dtype
+                and tuple(partner.replace.shape) == tuple(data.shape)
+                and bytes(memoryview(partner.replace.data).cast("B")) == bytes(memoryview(data.data).cast("B")))
+        if not same:
+            raise AdapterError(f"is a modules_to_save copy of a head tied to {key!r}; PEFT's merged model unties "
+                               "them, which this tied checkpoint cannot hold", where=f"{label}: {name}")
+
+
+def vocabulary_rows(plans: dict[str, TensorPlan]) -> int | None:
+    """The new vocabulary size when the merge resizes the embeddings (all resized copies agree), else None."""
+    rows = {p.new_shape[0] for p in plans.values() if p.new_shape is not None}
+    return rows.pop() if len(rows) == 1 else None
+
+
+def check_vocabulary(plans: dict[str, TensorPlan], base: BaseView, label: str) -> None:
+    resized = {k: p.new_shape for k, p in plans.items() if p.new_shape is not None}
+    if not resized:
+        return
+    rows = {shape[0] for shape in resized.values()}
+    if len(rows) != 1:
+        raise AdapterError(f"the saved embeddings resize the vocabulary to different sizes ({sorted(rows)})",
+                           where=f"{label}: {', '.join(sorted(resized))}")
+    others = [k for k in base.keys if _is_vocabulary(k) and k not in resized and not base.tied]
+    if others:
+        raise AdapterError(f"resizes the vocabulary to {rows.pop()} rows but not {others[0]!r}: PEFT's merged "
+                           "model would hold the new rows your resize_token_embeddings gave it, and the adapter "
+                           "does not hold them",
+                           where=f"{label}: {next(iter(resized))}")
+    old = {base.keys[k][1][0] for k in resized}
+    vocab = _config_vocab(base.config)
+    if vocab is None or vocab not in old:
+        raise AdapterError(f"resizes the vocabulary but the base's config.json has vocab_size {vocab} (not "
+                           f"{sorted(old)}); cannot rewrite it", where=f"{label}: {next(iter(resized))}")
+
+
+def _config_vocab(config: dict[str, Any]) -> int | None:
+    for holder in (config, config.get("text_config")):
+        if isinstance(holder, dict) and isinstance(holder.get("vocab_size"), int):
+            return int(holder["vocab_size"])
+    return None
+
+
+def resized_config(raw: bytes, rows: int) -> bytes:
+    """config.json with vocab_size set to the merged vocabulary (where it is written), as transformers writes it."""
+    config = json.loads(raw.decode("utf-8"))
+    for holder in (config, config.get("text_config")):
+        if isinstance(holder, dict) and isinstance(holder.get("vocab_size"), int):
+            holder["vocab_size"] = rows
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def _token_indices(value: object, module_name: str, where: str) -> list[int]:
@@ -279,6 +391,11 @@ def apply_plan(target: TensorPlan, base_values: np.ndarray, dtype: str, merged_r
         w = round_to(merged_rows(module, w.reshape(shape[0], -1), 0, dtype), dtype).reshape(shape)
     for module, bias in target.bias_of:
         w = round_to(w + decode(bias, work) * work(module.scaling), dtype)
+    if target.experts:
+        w = np.array(w, dtype=work, copy=True)
+        for e, module, transposed in target.experts:  # PEFT: delta.to(param.dtype), then param += delta
+            delta = (module.b.astype(work) @ module.a.astype(work)) * work(module.scaling)  # (out, in)
+            w[e] = round_to(w[e] + round_to(delta.T if transposed else delta, dtype), dtype)
     return w
 
 

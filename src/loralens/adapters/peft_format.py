@@ -128,6 +128,7 @@ class Adapter:
     other_tensors: Mapping[str, TensorData] = field(default_factory=dict)
     metadata: Mapping[str, str] = field(default_factory=dict)
     unsupported: tuple[UnsupportedModule, ...] = ()  # modules loralens cannot read: reported by name
+    experts: tuple[AdapterModule, ...] = ()  # fused MoE experts (target_parameters), one per expert: inspect only
     spec: LoraConfigSpec = None  # type: ignore[assignment]  # ``config`` validated; derived from it when not given
     format: str = "peft"  # the layout it was read from (adapters.formats)
 
@@ -252,6 +253,10 @@ def load_adapter(path: str | Path, adapter_name: str | None = None) -> Adapter:
 
 def load_adapter_from_bytes(config_json: bytes, safetensors: bytes, name: str = "upload") -> Adapter:
     """The same, from the bytes of the two files (for uploads)."""
+    from loralens.adapters.formats.mlx import is_mlx_config, read_mlx  # an MLX-LM adapter's two files
+
+    if is_mlx_config(config_json[: MAX_CONFIG_BYTES + 1]):
+        return read_mlx(config_json, f"{name}/{CONFIG_NAME}", SafetensorsFile.from_bytes(safetensors, name), None, name)
     config, spec = parse_config(config_json, f"{name}/{CONFIG_NAME}")
     file = SafetensorsFile.from_bytes(safetensors, f"{name}/{WEIGHTS_NAME}")
     return _build(config, spec, file, name=name, path=None)
@@ -283,6 +288,7 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
             other[key] = file.tensor_data(key)
     modules = []
     unsupported = []
+    experts: list[AdapterModule] = []
     dtypes = set()
     for stem in sorted(parts, key=_natural):
         roles = parts[stem]
@@ -300,6 +306,9 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
         try:
             module = _read_module(spec, file, stem, roles, kinds[stem])
         except _Unsupported as why:
+            for expert in why.experts:
+                dtypes.update({expert.dtype, expert.b_dtype or expert.dtype})
+            experts.extend(why.experts)
             names = tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles)
             unsupported.append(UnsupportedModule(stem.removeprefix(PREFIX), str(why), names,
                                                  sum(file.tensors[n].nbytes for n in names), file.where(names[0])))
@@ -310,11 +319,16 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
         raise AdapterError("holds no LoRA tensors (no lora_A/lora_B keys)", where=file.label)
     dtype = (DTYPE_NAMES.get(dtypes.pop(), "mixed") if len(dtypes) == 1 else "mixed") if dtypes else "-"
     return Adapter(config=config, modules=tuple(modules), dtype=dtype, path=path, file_bytes=file.file_bytes,
-                   name=name, other_tensors=other, metadata=file.metadata, spec=spec, unsupported=tuple(unsupported))
+                   name=name, other_tensors=other, metadata=file.metadata, spec=spec, unsupported=tuple(unsupported),
+                   experts=tuple(experts))
 
 
 class _Unsupported(Exception):
-    """A module of a kind loralens does not read; the rest of the adapter is still read."""
+    """A module of a kind loralens does not read (or only inspects: ``experts``); the rest is still read."""
+
+    def __init__(self, reason: str, experts: tuple[AdapterModule, ...] = ()) -> None:
+        super().__init__(reason)
+        self.experts = experts
 
 
 def _label(role: str, kind: str) -> str:
@@ -352,9 +366,18 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
             f"has {b_cols} columns; they must agree (the rank)",
             where=file.where(a_key),
         )
-    if a_rows != r and spec.target_parameters and a_rows % r == 0:
-        raise _Unsupported(f"LoRA on a fused parameter (target_parameters: {', '.join(spec.target_parameters)}): "
-                           f"lora_A holds {a_rows // r} experts' factors of rank {r}; not read yet")
+    if spec.target_parameters and len(a_info.shape) == 2 and a_rows % max(1, r) == 0 and a_rows != r:
+        base = name
+        while base.endswith(".base_layer"):
+            base = base[: -len(".base_layer")]
+        r, alpha, scaling = spec.module_scaling(base)
+        if a_rows % r == 0 and a_rows // r > 1:
+            from loralens.adapters.peft_experts import expert_modules  # it builds AdapterModules
+
+            experts = expert_modules(spec, file, stem, a_key, b_key, a_rows // r, r, alpha, scaling)
+            raise _Unsupported(f"LoRA on a fused parameter (target_parameters: {', '.join(spec.target_parameters)}):"
+                               f" {a_rows // r} experts of rank {r}, inspected per expert and merged; resize does not "
+                               "handle fused experts yet", experts)
     if a_rows != r:
         raise AdapterError(
             f"shape {list(a_info.shape)} has rank {a_rows} but adapter_config.json gives r={r} for this module",

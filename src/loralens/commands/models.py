@@ -12,14 +12,17 @@ import json
 import re
 from typing import Any
 
+from loralens.core import defaults as D
 from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
 from loralens.core.families import SUPPORTED_MODEL_TYPES
+from loralens.core.heads import PEFT_TASK_TYPE, TASKS
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
 from loralens.core.peft_count import LoraCount, count_lora, group_modules
 from loralens.core.units import binary_bytes, text_table
 from loralens.errors import InvalidParameterError
 
 _REGEX_CHARS = set("*+?[](){}|^$\\")
+PEFT_TASK_TYPES = ("CAUSAL_LM", "SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS", "SEQ_2_SEQ_LM", "FEATURE_EXTRACTION")
 
 
 # ---- shared model arguments ------------------------------------------------------------------------------------
@@ -32,9 +35,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(a.short_name for a in PRESETS.values()) + ")")
     source.add_argument("--config", metavar="FILE", help="a Hugging Face config.json ("
                         + ", ".join(SUPPORTED_MODEL_TYPES) + ")")
-    parser.add_argument("--rank", "-r", metavar="R", default="8", help="LoRA rank r (default 8, PEFT's)")
+    parser.add_argument("--rank", "-r", metavar="R", default=str(D.R), help=f"LoRA rank r (default {D.R}, PEFT's)")
     parser.add_argument("--alpha", metavar="A", default=None,
-                        help="lora_alpha (default 8, PEFT's default); scaling = alpha/r, alpha/sqrt(r) with --rslora")
+                        help=f"lora_alpha (default {D.LORA_ALPHA:g}, PEFT's default); scaling = alpha/r, "
+                        "alpha/sqrt(r) with --rslora")
     parser.add_argument("--target", metavar="NAMES|all-linear|REGEX", default=None,
                         help="comma-separated module names (q_proj,v_proj: a name matches a module whose name is it "
                         "or ends with '.'+it), 'all-linear' (all but the output head), or a regex matched against "
@@ -44,8 +48,32 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dora", action="store_true", help="DoRA: adds one trainable magnitude per output feature")
     parser.add_argument("--bias", choices=BIAS_MODES, default="none",
                         help="which base biases train: none, lora_only (of adapted modules), all")
-    parser.add_argument("--layers", metavar="0,1,...", default=None,
+    parser.add_argument("--layers", "--layers-to-transform", dest="layers", metavar="0,1,...", default=None,
                         help="layers_to_transform: only these block indices (e.g. 0,1,2 or 0-3,8); needs NAMES")
+    parser.add_argument("--layers-pattern", metavar="NAMES", default=None,
+                        help="layers_pattern: the name(s) of the block list whose index --layers reads (layers,h)")
+    parser.add_argument("--exclude-modules", metavar="NAMES|REGEX", default=None,
+                        help="exclude_modules: names (a module equal to one or ending with '.'+it) or a regex")
+    parser.add_argument("--modules-to-save", metavar="NAMES", default=None,
+                        help="modules_to_save: modules trained and saved whole (a module whose name ends with one)")
+    parser.add_argument("--target-parameters", metavar="NAMES", default=None,
+                        help="target_parameters: LoRA on bare parameters, e.g. mlp.experts.gate_up_proj (fused MoE "
+                        "experts) or self_attn.o_proj.weight")
+    parser.add_argument("--trainable-token-indices", metavar="JSON", default=None,
+                        help="trainable_token_indices: a JSON list of token ids, or {module: [ids]}")
+    parser.add_argument("--rank-pattern", metavar="JSON", default=None,
+                        help='rank_pattern: JSON {"regex": r}, the first key matching a module (re.match on '
+                        "'(.*\\.)?(key)$') gives its r")
+    parser.add_argument("--alpha-pattern", metavar="JSON", default=None, help="alpha_pattern: JSON {\"regex\": alpha}")
+    parser.add_argument("--lora-bias", action="store_true", help="lora_bias: a trainable bias on each lora_B")
+    parser.add_argument("--use-dora", dest="dora", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--use-rslora", dest="rslora", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task", choices=TASKS, default=None,
+                        help="the model head (default: the config's architectures, else the family's first): "
+                        + ", ".join(TASKS))
+    parser.add_argument("--task-type", choices=PEFT_TASK_TYPES, default=None,
+                        help="PEFT's task_type (default: the head's: SEQ_CLS and TOKEN_CLS save the classifier/score, "
+                        "QUESTION_ANS qa_outputs)")
 
 
 def parse_targets(text: str | None) -> tuple[str, ...] | str | None:
@@ -94,23 +122,71 @@ def _renamed(error: InvalidParameterError, names: dict[str, str]) -> InvalidPara
     return error
 
 
+def _json_option(args: argparse.Namespace, attr: str, option: str) -> Any:
+    text = getattr(args, attr, None)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(f"not valid JSON ({error.msg})", where=option) from None
+
+
+def _names_option(args: argparse.Namespace, attr: str, option: str, allow_regex: bool) -> Any:
+    text = getattr(args, attr, None)
+    if text is None:
+        return None
+    try:
+        found = parse_targets(text)
+    except InvalidParameterError as error:
+        raise InvalidParameterError(error.message, where=option) from None
+    if isinstance(found, str) and not allow_regex:
+        raise InvalidParameterError(f"expected comma-separated names, got {text!r}", where=option)
+    return found
+
+
 def model_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigSpec]:
     """The architecture and the LoRA config the command line asks for (errors name the option)."""
-    arch = architecture_from_config(args.config) if args.config else get_architecture(args.model)
+    task = getattr(args, "task", None)
+    if args.config:
+        arch = architecture_from_config(args.config, task=task)
+    else:
+        arch = get_architecture(args.model)
+        if task is not None and task != arch.task:
+            raise InvalidParameterError(f"the preset {arch.short_name} is a {arch.task} model; pass its config.json "
+                                        "with --config to count another head", where="--task")
     rank = _number(args.rank, "--rank", int)
-    alpha = 8.0 if args.alpha is None else _number(args.alpha, "--alpha", float)
+    alpha = D.LORA_ALPHA if args.alpha is None else _number(args.alpha, "--alpha", float)
     layers = parse_layers(args.layers)
     if layers is not None and max(layers) >= arch.num_layers:
         raise InvalidParameterError(
             f"{arch.short_name} has layers 0 to {arch.num_layers - 1}, got {max(layers)}", where="--layers")
-    options = {"r": "--rank", "lora_alpha": "--alpha", "target_modules": "--target", "bias": "--bias",
-               "layers_to_transform": "--layers"}
+    extra = {
+        "exclude_modules": _names_option(args, "exclude_modules", "--exclude-modules", True),
+        "modules_to_save": _names_option(args, "modules_to_save", "--modules-to-save", False),
+        "target_parameters": _names_option(args, "target_parameters", "--target-parameters", False),
+        "layers_pattern": _names_option(args, "layers_pattern", "--layers-pattern", False),
+        "trainable_token_indices": _json_option(args, "trainable_token_indices", "--trainable-token-indices"),
+        "rank_pattern": _json_option(args, "rank_pattern", "--rank-pattern") or {},
+        "alpha_pattern": _json_option(args, "alpha_pattern", "--alpha-pattern") or {},
+        "lora_bias": bool(getattr(args, "lora_bias", False)),
+    }
+    task_type = getattr(args, "task_type", None) or PEFT_TASK_TYPE.get(arch.task)
     try:
         spec = LoraConfigSpec(r=rank, lora_alpha=alpha, target_modules=parse_targets(args.target),
-                              use_rslora=args.rslora, use_dora=args.dora, bias=args.bias, layers_to_transform=layers)
+                              use_rslora=args.rslora, use_dora=args.dora, bias=args.bias, layers_to_transform=layers,
+                              task_type=task_type, **extra)
     except InvalidParameterError as error:
-        raise _renamed(error, options) from None
+        raise _renamed(error, {**OPTIONS, **{f: "--" + f.replace("_", "-") for f in extra}}) from None
     return arch, spec
+
+
+OPTIONS = {"r": "--rank", "lora_alpha": "--alpha", "target_modules": "--target", "bias": "--bias",
+           "layers_to_transform": "--layers", "use_dora": "--dora", "use_rslora": "--rslora",
+           "task_type": "--task-type"}
+_SPEC_OPTIONS = {**OPTIONS, **{f: "--" + f.replace("_", "-") for f in (
+    "exclude_modules", "modules_to_save", "target_parameters", "layers_pattern", "trainable_token_indices",
+    "rank_pattern", "alpha_pattern", "lora_bias")}}
 
 
 def count_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigSpec, LoraCount]:
@@ -118,7 +194,7 @@ def count_from_args(args: argparse.Namespace) -> tuple[Architecture, LoraConfigS
     try:
         return arch, spec, count_lora(arch, spec)
     except InvalidParameterError as error:
-        raise _renamed(error, {"target_modules": "--target"}) from None
+        raise _renamed(error, _SPEC_OPTIONS) from None
 
 
 # ---- params ----------------------------------------------------------------------------------------------------
@@ -158,7 +234,11 @@ def params_json(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, per
             "use_rslora": spec.use_rslora, "use_dora": spec.use_dora, "bias": spec.bias,
             "layers_to_transform": list(spec.layers_to_transform) if isinstance(spec.layers_to_transform, tuple)
             else spec.layers_to_transform,
+            **{name: _plain(getattr(spec, name)) for name in (
+                "layers_pattern", "exclude_modules", "modules_to_save", "target_parameters",
+                "trainable_token_indices", "rank_pattern", "alpha_pattern", "lora_bias", "task_type")},
         },
+        "task": arch.task,
         "trainable": result.trainable,
         "total": result.total,
         "base_total": result.base_total,
@@ -167,10 +247,22 @@ def params_json(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, per
         "dora_params": result.dora_params,
         "bias_params": result.bias_params,
         "adapter_bytes": dict(result.adapter_bytes),
+        "tensor_bytes": dict(result.tensor_bytes),
+        "modules_to_save": [{"name": n, "params": p} for n, p in result.saved_modules],
+        "token_params": result.token_params,
         "num_modules": result.num_modules,
         "modules": modules,
     }
 
+
+
+def _plain(value: Any) -> Any:
+    """A spec value as JSON: tuples as lists, mappings as dicts."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _scaling_text(value: float) -> str:
@@ -188,7 +280,7 @@ def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, p
     settings = ", ".join(x for x in [f"r={spec.r}", f"alpha={spec.lora_alpha:g}", *extra] if x)
     size = result.adapter_bytes
     lines = [
-        f"{arch.display_name or arch.hf_id} ({arch.hf_id}) - LoRA {settings}",
+        f"{arch.display_name or arch.hf_id} ({arch.hf_id}, {arch.model_type} {arch.task}) - LoRA {settings}",
         f"targets: {target_text}" + (" (PEFT's default for " + arch.model_type + ")" if spec.target_modules is None
                                      else ""),
         "",
@@ -201,9 +293,14 @@ def render_params(arch: Architecture, spec: LoraConfigSpec, result: LoraCount, p
         lines.append(f"  DoRA magnitudes  {result.dora_params:>17,}")
     if spec.bias != "none":
         lines.append(f"  trainable biases {result.bias_params:>17,}")
+    for name, params in result.saved_modules:
+        lines.append(f"  saved whole      {params:>17,}   {name} (modules_to_save"
+                     + (f", task_type {spec.task_type})" if spec.task_type else ")"))
+    if result.token_params:
+        lines.append(f"  token deltas     {result.token_params:>17,}")
     lines += [
-        f"adapter size       {binary_bytes(size['fp32'])} fp32, {binary_bytes(size['bf16'])} bf16/fp16 "
-        f"(tensor bytes)",
+        f"adapter file       {binary_bytes(size['fp32'])} fp32, {binary_bytes(size['bf16'])} bf16/fp16 "
+        f"(adapter_model.safetensors as PEFT saves it)",
         "",
     ]
     right = {1, 2, 3, 4, 5, 6}
@@ -245,7 +342,7 @@ def _register_memory(subparsers: argparse._SubParsersAction) -> None:
         "memory",
         help="estimate training memory per GPU (weights, gradients, optimizer, activations, overhead)",
         description="Estimate the memory one GPU needs to train a model with full fine-tuning, LoRA or QLoRA. "
-        "Formulas and sources: docs/models-memory.md.",
+        "Formulas and sources: docs/models-memory.md in the loralens source repository (not installed by pip).",
     )
     add_model_args(parser)
     parser.add_argument("--method", choices=memory.METHODS, default="lora", help="what trains (default lora)")
@@ -255,9 +352,12 @@ def _register_memory(subparsers: argparse._SubParsersAction) -> None:
                         help="storage of the frozen base for lora: auto (= dtype; nf4 for qlora), int8, nf4, ...")
     parser.add_argument("--optimizer", choices=memory.OPTIMIZERS, default="adamw",
                         help="adamw (2 fp32 states), adamw8bit (2 one-byte states), sgd (momentum)")
-    parser.add_argument("--batch-size", default="1", metavar="B", help="micro-batch per GPU (default 1)")
-    parser.add_argument("--seq-len", default="512", metavar="S", help="tokens per sequence (default 512)")
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations per layer")
+    parser.add_argument("--batch-size", default=str(D.BATCH_SIZE), metavar="B",
+                        help=f"micro-batch per GPU (default {D.BATCH_SIZE}, as on the Models page)")
+    parser.add_argument("--seq-len", default=str(D.SEQ_LEN), metavar="S", help=f"tokens per sequence (default {D.SEQ_LEN})")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                        default=D.GRADIENT_CHECKPOINTING,
+                        help="recompute activations per layer (default on, as on the Models page)")
     parser.add_argument("--attention", choices=memory.ATTENTIONS, default="sdpa",
                         help="sdpa (memory-efficient/flash: no s^2 terms, default) or eager")
     parser.add_argument("--gpus", default="1", metavar="N", help="data-parallel GPUs (default 1)")
@@ -307,7 +407,7 @@ def render_memory(arch: Architecture, estimate: Any) -> str:
     lines += text_table(["per device", "GiB", "GB", "share"], rows, {1, 2, 3}).split("\n")
     fits = ", ".join(f"{g} GB {'yes' if d.total <= g * 2**30 else 'no'}" for g in GPU_SIZES_GIB)
     lines += ["", f"fits on one card: {fits} (cards' sizes are GiB)",
-              "estimate: formulas and sources in docs/models-memory.md"]
+              "estimate: formulas and sources in docs/models-memory.md of the loralens source repository"]
     return "\n".join(lines)
 
 
@@ -352,7 +452,7 @@ def run_methods(args: argparse.Namespace) -> str:
         return json.dumps({"model": arch.hf_id, "model_type": arch.model_type, "base_total": arch.total_params,
                            "methods": [m.as_dict() for m in rows]})
     lines = [f"{arch.display_name or arch.hf_id} ({arch.hf_id}): {arch.total_params:,} parameters", ""]
-    lines += text_table(["method", "trainable", "% of model", "formula"],
+    lines += text_table(["method", "trainable", "% of all params", "formula"],
                     [[m.name, f"{m.trainable:,}", f"{m.percent:.4f}%", m.formula] for m in rows], {1, 2}).split("\n")
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loralens.core.families import FAMILIES, SUPPORTED_MODEL_TYPES, Family, get_family
+from loralens.core.heads import BASE, resolve_task
 from loralens.core.model_shape import ConfigReader, LinearModule, ModelShape, ParamHolder
 from loralens.errors import ConfigError
 
@@ -53,13 +54,26 @@ class Architecture(ModelShape):
         return next((m.name for m in self.linear_modules if m.is_output_head), None)
 
     @functools.cached_property
+    def module_names(self) -> tuple[str, ...]:
+        """Every module's name (linear, embeddings, norms, the modules holding bare parameters, containers)."""
+        leaves = [m.name for m in self.linear_modules] + [
+            h.module if h.kind == "param" else h.name for h in self.other_modules]
+        names: dict[str, None] = {}
+        for name in leaves:
+            parts = name.split(".")
+            for end in range(1, len(parts) + 1):
+                names.setdefault(".".join(parts[:end]), None)
+        return tuple(names)
+
+    @functools.cached_property
     def other_module_index(self) -> dict[str, tuple[tuple[str, ParamHolder | None], ...]]:
         """Every module that is not linear, by the last part of its name: the parameter holders (embeddings, norms)
         and the containers (``model.layers.0.self_attn``: None), which a target may also match in PEFT."""
-        holders = {h.name: h for h in self.other_modules}
+        holders = {h.name: h for h in self.other_modules if h.kind != "param"}
         linear = {m.name: m for m in self.linear_modules}
         names: dict[str, ParamHolder | None] = dict(holders)
-        for name in (*holders, *linear):
+        params = [h.name for h in self.other_modules if h.kind == "param"]
+        for name in (*holders, *linear, *params):
             parts = name.split(".")
             for end in range(1, len(parts)):
                 prefix = ".".join(parts[:end])
@@ -81,8 +95,13 @@ def architecture_from_config(
     hf_id: str = "",
     short_name: str = "",
     display_name: str = "",
+    task: str | None = None,
 ) -> Architecture:
-    """Build an Architecture from a Hugging Face config.json (a path or the parsed dict)."""
+    """Build an Architecture from a Hugging Face config.json (a path or the parsed dict).
+
+    The head is the config's ``architectures[0]`` (``BertForSequenceClassification``: pooler + classifier) or
+    ``task`` (core/heads.py ``TASKS``) when given; a model class the family does not build is refused by name.
+    """
     if isinstance(path_or_dict, Mapping):
         data, source = path_or_dict, "config"
     else:
@@ -100,7 +119,10 @@ def architecture_from_config(
         if not isinstance(data, dict):
             raise ConfigError("must hold a JSON object", where=source)
     family = get_family(data.get("model_type"), source)
-    shape = family.build(ConfigReader(data, source))
+    if task is None and data.get("architectures") == [family.base_class] and family.base_class:
+        task = BASE
+    shape = family.build(ConfigReader(data, source, resolve_task(data, family.tasks, family.model_type, source,
+                                                                 task)))
     if not hf_id:
         hf_id = str(data.get("_name_or_path") or data.get("name_or_path") or source)
     if not short_name and hf_id == source and source != "config":
@@ -117,44 +139,44 @@ def architecture_from_config(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Presets: hyper-parameters copied from each model's config.json on the Hugging Face Hub (GPT-3: the paper, Table 2.1)
+# Presets: data files (src/loralens/data/models/*.json), each preset with its config.json values and the published
+# parameter count that tests/core/test_presets.py holds its total to
 
-_LLAMA2 = {"model_type": "llama", "vocab_size": 32000, "max_position_embeddings": 4096}
-PRESET_CONFIGS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    # hf_id: (short name, display name, config)
-    "openai-community/gpt2": ("gpt2", "GPT-2 (124M)", {
-        "model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}),
-    "google-bert/bert-base-uncased": ("bert-base-uncased", "BERT base uncased (BertForMaskedLM)", {
-        "model_type": "bert", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "intermediate_size": 3072, "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2}),
-    "facebook/opt-125m": ("opt-125m", "OPT-125M", {
-        "model_type": "opt", "hidden_size": 768, "ffn_dim": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "vocab_size": 50272, "max_position_embeddings": 2048, "word_embed_proj_dim": 768}),
-    "Qwen/Qwen2.5-0.5B": ("qwen2.5-0.5b", "Qwen2.5-0.5B", {
-        "model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
-        "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
-        "max_position_embeddings": 32768, "tie_word_embeddings": True}),
-    "meta-llama/Llama-2-7b-hf": ("llama-2-7b", "Llama 2 7B", {
-        **_LLAMA2, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 32}),
-    "meta-llama/Llama-2-13b-hf": ("llama-2-13b", "Llama 2 13B", {
-        **_LLAMA2, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
-        "num_attention_heads": 40, "num_key_value_heads": 40}),
-    "meta-llama/Llama-2-70b-hf": ("llama-2-70b", "Llama 2 70B", {
-        **_LLAMA2, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
-        "num_attention_heads": 64, "num_key_value_heads": 8}),
-    "meta-llama/Meta-Llama-3-8B": ("llama-3-8b", "Llama 3 8B", {
-        "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 8192}),
-    "mistralai/Mistral-7B-v0.1": ("mistral-7b", "Mistral 7B v0.1", {
-        "model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
-        "max_position_embeddings": 32768}),
-    "gpt-3-175b": ("gpt3", "GPT-3 175B (LoRA paper; not on the Hub)", {
-        "model_type": "gpt3", "hidden_size": 12288, "num_hidden_layers": 96, "num_attention_heads": 96,
-        "intermediate_size": 4 * 12288, "vocab_size": 50257, "max_position_embeddings": 2048}),
-}
 
+@dataclass(frozen=True)
+class Published:
+    """A model's published size: ``params`` within ``tolerance`` (the rounding of the figure), and where from."""
+
+    params: float
+    tolerance: float
+    source: str
+
+
+#: data file name (without .json) -> its presets' ids; "gpt2-bert-opt-gpt3" holds the first ten (the lessons' set)
+PRESET_GROUPS: dict[str, list[str]] = {}
+
+
+def _load_presets() -> tuple[dict[str, tuple[str, str, dict[str, Any]]], dict[str, Published]]:
+    from importlib.resources import files
+
+    configs: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    published: dict[str, Published] = {}
+    PRESET_GROUPS.clear()
+    folder = files("loralens") / "data" / "models"
+    # the first ten presets first (the order of the Models page's list and of the lessons' table), then by file name
+    for entry in sorted(folder.iterdir(), key=lambda e: (e.name != "gpt2-bert-opt-gpt3.json", e.name)):
+        if not entry.name.endswith(".json"):
+            continue
+        group = PRESET_GROUPS.setdefault(entry.name.removesuffix(".json"), [])
+        for preset in json.loads(entry.read_text(encoding="utf-8"))["presets"]:
+            hf_id = preset["hf_id"]
+            group.append(hf_id)
+            configs[hf_id] = (preset["short_name"], preset["display_name"], preset["config"])
+            published[hf_id] = Published(*preset["published"])
+    return configs, published
+
+
+PRESET_CONFIGS, PUBLISHED = _load_presets()  # hf_id: (short name, display name, config); hf_id: Published
 PRESETS: dict[str, Architecture] = {
     hf_id: architecture_from_config(cfg, hf_id=hf_id, short_name=short, display_name=display)
     for hf_id, (short, display, cfg) in PRESET_CONFIGS.items()
@@ -189,6 +211,10 @@ __all__ = [
     "LinearModule",
     "ParamHolder",
     "PRESETS",
+    "PRESET_CONFIGS",
+    "PRESET_GROUPS",
+    "PUBLISHED",
+    "Published",
     "SUPPORTED_MODEL_TYPES",
     "architecture_from_config",
     "get_architecture",

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loralens.core import builders
+from loralens.core import builders, builders_encoders, builders_gpt
+from loralens.core.heads import BASE, CAUSAL_LM, IMAGE_CLS, MASKED_LM, QA, SEQ_CLS, TOKEN_CLS
 from loralens.core.model_shape import ConfigReader, ModelShape
 from loralens.errors import ConfigError
 
@@ -43,30 +44,64 @@ class Family:
     head_transform_tensors: int = 0
     #: shown in ``--config`` help and errors; False for internal types (the GPT-3 preset)
     public: bool = True
+    #: the heads the builder makes (core/heads.py), the first when config.json names no ``architectures``
+    tasks: tuple[str, ...] = ()
+    #: the bare model's class (``LlamaModel``): ``architectures: ["LlamaModel"]`` is the head-less model
+    base_class: str = ""
 
 
-_LLAMA_MEMORY = {"gated_mlp": True, "rope": True, "kv_heads_in_config": True}
+_DECODER = (CAUSAL_LM, SEQ_CLS, TOKEN_CLS, QA, BASE)
+_ENCODER = (MASKED_LM, SEQ_CLS, TOKEN_CLS, QA, BASE)
+_LLAMA = {"gated_mlp": True, "rope": True, "kv_heads_in_config": True, "tasks": _DECODER}
+_NO_QA = {**_LLAMA, "tasks": (CAUSAL_LM, SEQ_CLS, TOKEN_CLS, BASE)}
+_QV = ("q_proj", "v_proj")
+_IA3_QV = (("q_proj", "v_proj", "down_proj"), ("down_proj",))
+_IA3_KV = (("k_proj", "v_proj", "down_proj"), ("down_proj",))
+_FUSED = ("query_key_value",)
+
+
+def _f(model_type: str, build: Builder, lora: tuple[str, ...], ia3: tuple[tuple[str, ...], tuple[str, ...]],
+       base_class: str, **facts: object) -> Family:
+    return Family(model_type, build, lora, ia3[0], ia3[1], base_class=base_class, **facts)  # type: ignore[arg-type]
+
 
 FAMILIES: dict[str, Family] = {
     family.model_type: family
     for family in (
-        Family("llama", builders.llama_like, ("q_proj", "v_proj"), ("k_proj", "v_proj", "down_proj"),
-               ("down_proj",), **_LLAMA_MEMORY),
-        Family("mistral", builders.llama_like, ("q_proj", "v_proj"), ("k_proj", "v_proj", "down_proj"),
-               ("down_proj",), **_LLAMA_MEMORY),
-        Family("qwen2", builders.llama_like, ("q_proj", "v_proj"), ("q_proj", "v_proj", "down_proj"),
-               ("down_proj",), **_LLAMA_MEMORY),
+        _f("llama", builders.llama_like, _QV, _IA3_KV, "LlamaModel", **_LLAMA),
+        _f("mistral", builders.llama_like, _QV, _IA3_KV, "MistralModel", **_LLAMA),
+        # MoE: experts are fused 3-D parameters (target_parameters), the router a bare weight; PEFT's IA3 default
+        # for mixtral names w2, which transformers 5 no longer has
+        _f("mixtral", builders.llama_like, _QV, (("k_proj", "v_proj", "w2"), ("w2",)), "MixtralModel", **_LLAMA),
+        _f("qwen2", builders.llama_like, _QV, _IA3_QV, "Qwen2Model", **_LLAMA),
+        _f("qwen3", builders.llama_like, _QV, _IA3_QV, "Qwen3Model", **_LLAMA),
+        _f("qwen3_moe", builders.llama_like, (), ((), ()), "Qwen3MoeModel", **_LLAMA),  # PEFT has no default
+        _f("gemma", builders.llama_like, _QV, _IA3_QV, "GemmaModel", **_NO_QA),
+        _f("gemma2", builders.llama_like, _QV, _IA3_QV, "Gemma2Model", **_NO_QA),
+        _f("gemma3_text", builders.llama_like, _QV, _IA3_QV, "Gemma3TextModel",
+           **{**_LLAMA, "tasks": (CAUSAL_LM, BASE)}),  # its classifier is the multimodal Gemma3's
+        _f("phi3", builders.phi3, (), ((), ()), "Phi3Model", **_NO_QA),  # PEFT has no default targets
         # GPT-2's tanh GELU (HF NewGELUActivation) keeps x, x^3's input, tanh, 0.5x, 1 + tanh and fc2's input: 5
-        Family("gpt2", builders.gpt2, ("c_attn",), ("c_attn", "mlp.c_proj"), ("mlp.c_proj",),
-               dropout=(True, True), mlp_tensors=5),
+        _f("gpt2", builders_gpt.gpt2, ("c_attn",), (("c_attn", "mlp.c_proj"), ("mlp.c_proj",)), "GPT2Model",
+           dropout=(True, True), mlp_tensors=5, tasks=_DECODER),
         # OPT's ReLU keeps only its output, which is fc2's input; no attention-probability dropout by default
-        Family("opt", builders.opt, ("q_proj", "v_proj"), ("q_proj", "k_proj", "fc2"), ("fc2",),
-               dropout=(True, False), mlp_tensors=1),
-        Family("bert", builders.bert, ("query", "value"), ("key", "value", "output.dense"), ("output.dense",),
-               dropout=(True, True), mlp_tensors=2, head_transform_tensors=3),
+        _f("opt", builders_gpt.opt, _QV, (("q_proj", "k_proj", "fc2"), ("fc2",)), "OPTModel",
+           dropout=(True, False), mlp_tensors=1, tasks=(CAUSAL_LM, SEQ_CLS, QA, BASE)),
+        _f("gpt_neox", builders_gpt.gpt_neox, _FUSED, (("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",)),
+           "GPTNeoXModel", rope=True, mlp_tensors=2, tasks=_DECODER),
+        _f("falcon", builders_gpt.falcon, _FUSED, (("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",)),
+           "FalconModel", rope=True, mlp_tensors=2, tasks=_DECODER),
+        _f("bloom", builders_gpt.bloom, _FUSED, (("query_key_value", "mlp.dense_4h_to_h"), ("mlp.dense_4h_to_h",)),
+           "BloomModel", mlp_tensors=2, tasks=_DECODER),
+        _f("bert", builders_encoders.bert, ("query", "value"), (("key", "value", "output.dense"), ("output.dense",)),
+           "BertModel", dropout=(True, True), mlp_tensors=2, head_transform_tensors=3, tasks=_ENCODER),
+        _f("roberta", builders_encoders.roberta, ("query", "value"),
+           (("key", "value", "output.dense"), ("output.dense",)), "RobertaModel", dropout=(True, True),
+           mlp_tensors=2, head_transform_tensors=3, tasks=_ENCODER),
+        _f("vit", builders_encoders.vit, (), ((), ()), "ViTModel", mlp_tensors=2, tasks=(BASE, IMAGE_CLS)),
         # not in transformers: the LoRA paper's GPT-3 with llama's names; LoRA's Wq, Wv; IA3 borrows llama's names
-        Family("gpt3", builders.gpt3, ("q_proj", "v_proj"), ("k_proj", "v_proj", "down_proj"), ("down_proj",),
-               dropout=(True, True), mlp_tensors=2, public=False),
+        _f("gpt3", builders_gpt.gpt3, _QV, _IA3_KV, "", dropout=(True, True), mlp_tensors=2, public=False,
+           tasks=(CAUSAL_LM,)),
     )
 }
 

@@ -50,7 +50,7 @@ class MethodCount:
     name: str
     trainable: int
     formula: str
-    percent: float  # 100 * trainable / base model parameters
+    percent: float  # 100 * trainable / PEFT's "all params" (the base model + what the method adds): PEFT's trainable%
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,7 +94,10 @@ def count_ia3(
     default_targets, default_ff = ia3_targets(arch) if target_modules is None else ((), ())
     targets = tuple(target_modules) if target_modules is not None else default_targets
     feedforward = tuple(feedforward_modules) if feedforward_modules is not None else default_ff
-    count = count_lora(arch, LoraConfigSpec(r=1, target_modules=targets))
+    # a name that matches no module adds nothing in PEFT when others match (mixtral's w2, gone in transformers 5);
+    # leaving it out also keeps count_lora's rewrite of MoE names, which is LoRA's only, out of IA3
+    present = tuple(t for t in targets if any(m.name == t or m.name.endswith("." + t) for m in arch.linear_modules))
+    count = count_lora(arch, LoraConfigSpec(r=1, target_modules=present or targets))
     return sum(m.in_features if m.name.endswith(feedforward) else m.out_features for m in count.modules)
 
 
@@ -144,7 +147,7 @@ def compare_methods(
     v_r = spec.r if vera_r is None else vera_r
     a_r = spec.r if adalora_init_r is None else adalora_init_r
     bias = f" + {lora.bias_params:,} biases (bias={spec.bias})" if lora.bias_params else ""
-    ia3_t, ia3_ff = ia3_targets(arch)
+    ia3_t, ia3_ff = ia3_targets(arch) if arch.family.ia3_targets else ((), ())
     h, layers, n = arch.hidden_size, arch.num_layers, num_virtual_tokens
     rows = [
         ("full", "Full fine-tuning", base, "every parameter of the model (tied weights once)"),
@@ -156,8 +159,9 @@ def compare_methods(
          f"Σ (r + out) over {n_mod} modules, r = {v_r} (A, B shared and frozen){bias}"),
         ("adalora", "AdaLoRA", count_adalora(arch, spec, a_r),
          f"Σ init_r·(in + out) + init_r (E) + 1 (ranknum) over {n_mod} modules, init_r = {a_r}{bias}"),
-        ("ia3", "IA³", count_ia3(arch),
-         f"Σ out (in for {', '.join(ia3_ff)}) over PEFT's default targets {', '.join(ia3_t)}"),
+        *([("ia3", "IA³", count_ia3(arch),
+            f"Σ out (in for {', '.join(ia3_ff)}) over PEFT's default targets {', '.join(ia3_t)}")]
+          if ia3_t else []),  # PEFT has no IA3 default for the type (phi3, qwen3_moe, vit): the row is left out
         ("prompt_tuning", "Prompt tuning", count_prompt_tuning(arch, n),
          f"num_virtual_tokens·hidden = {n}·{h}"),
         ("prefix_tuning", "Prefix tuning", count_prefix_tuning(arch, n),
@@ -166,7 +170,16 @@ def compare_methods(
          f"layers·2·(2·h·m + m + h) = {layers}·2·(2·{h}·{adapter_size} + {adapter_size} + {h})"),
         ("bitfit", "BitFit", arch.total_bias_params, "every bias of the model"),
     ]
-    return [MethodCount(key, name, int(count), formula, 100.0 * count / base) for key, name, count, formula in rows]
+    # PEFT's "all params": the base plus the parameters the method adds (its trainable ones, but the base's biases
+    # that the bias mode trains, and nothing for full fine-tuning and BitFit), so that percent is PEFT's trainable%
+    totals = {"full": base, "bitfit": base, "lora": lora.total, "rslora": lora.total, "dora": dora.total}
+    biased = {"vera", "adalora"}
+
+    def total(key: str, count: int) -> int:
+        return totals.get(key, base + count - (lora.bias_params if key in biased else 0))
+
+    return [MethodCount(key, name, int(count), formula, 100.0 * count / total(key, count))
+            for key, name, count, formula in rows]
 
 
 __all__ = [

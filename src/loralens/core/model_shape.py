@@ -28,6 +28,9 @@ class LinearModule:
     is_output_head: bool = False  # excluded from "all-linear", as PEFT does
     shared: bool = False  # weight (and bias) are another module's tensors (tied output head): not counted again
     layer: int | None = None  # the transformer block index, or None outside the blocks
+    #: a Conv2d (ViT's patch embedding): in_features = in_channels * kernel area; LoRA-able, not "all-linear"
+    conv: bool = False
+    kernel: tuple[int, ...] = ()  # a conv's (in_channels, kernel height, kernel width): the LoRA A's shape after r
 
     @property
     def weight_params(self) -> int:
@@ -39,10 +42,12 @@ class ParamHolder:
     """A module with parameters that is not linear: an embedding, a norm, or a lone bias vector."""
 
     name: str
-    kind: str  # "embedding" | "layernorm" | "rmsnorm" | "bias"
+    kind: str  # "embedding" | "layernorm" | "rmsnorm" | "bias" | "param" (a bare tensor: MoE experts, router, ...)
     weight: int  # number of weight parameters (0 for a lone bias)
     bias: int  # number of bias parameters
-    shape: tuple[int, ...] = ()  # (num_embeddings, embedding_dim) for an embedding
+    shape: tuple[int, ...] = ()  # (num_embeddings, embedding_dim) for an embedding; the tensor's for a "param"
+    #: for a "param": the name of the module it belongs to (``name`` is then ``module + "." + parameter``)
+    module: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class ModelShape:
     tie_word_embeddings: bool
     linear_modules: tuple[LinearModule, ...]
     other_modules: tuple[ParamHolder, ...]
+    task: str = ""  # the head built (core/heads.py: causal_lm, seq_cls, ...)
+    num_labels: int = 0  # classifier width for the classification heads
 
     @functools.cached_property
     def total_params(self) -> int:
@@ -87,9 +94,18 @@ class ShapeBuilder:
             self._prefix, self._layer = outer
 
     def dense(self, name: str, in_features: int, out_features: int, bias: bool, *, fan_in_fan_out: bool = False,
-              output_head: bool = False, shared: bool = False) -> None:
+              output_head: bool = False, shared: bool = False, kernel: tuple[int, ...] = ()) -> None:
         self.linear.append(LinearModule(self._prefix + name, in_features, out_features, bias, fan_in_fan_out,
-                                        output_head, shared, self._layer))
+                                        output_head, shared, self._layer, bool(kernel), kernel))
+
+    def param(self, module: str, name: str, *shape: int) -> None:
+        """A bare parameter ``name`` of ``module`` (fused MoE experts (E, out, in), a router (E, hidden), a class
+        token): not a module itself, so never a target_modules match; target_parameters can name it."""
+        numel = 1
+        for size in shape:
+            numel *= size
+        full = self._prefix + module
+        self.other.append(ParamHolder(f"{full}.{name}", "param", numel, 0, tuple(shape), full))
 
     def embedding(self, name: str, rows: int, dim: int) -> None:
         self.other.append(ParamHolder(self._prefix + name, "embedding", rows * dim, 0, (rows, dim)))
@@ -104,17 +120,17 @@ class ShapeBuilder:
 
     def shape(self, *, hidden_size: int, num_layers: int, intermediate_size: int, num_attention_heads: int,
               num_key_value_heads: int, vocab_size: int, max_position_embeddings: int,
-              tie_word_embeddings: bool) -> ModelShape:
+              tie_word_embeddings: bool, task: str = "", num_labels: int = 0) -> ModelShape:
         return ModelShape(hidden_size, num_layers, intermediate_size, num_attention_heads, num_key_value_heads,
                           vocab_size, max_position_embeddings, tie_word_embeddings, tuple(self.linear),
-                          tuple(self.other))
+                          tuple(self.other), task, num_labels)
 
 
 class ConfigReader:
     """Reads fields of one config.json, raising ConfigError that names the file and the field."""
 
-    def __init__(self, data: Mapping[str, Any], source: str) -> None:
-        self.data, self.source = data, source
+    def __init__(self, data: Mapping[str, Any], source: str, task: str = "") -> None:
+        self.data, self.source, self.task = data, source, task
 
     @property
     def model_type(self) -> str:
@@ -143,6 +159,22 @@ class ConfigReader:
         if not isinstance(value, bool):
             raise ConfigError(f"field '{key}' must be true or false, got {value!r}", where=self.source)
         return value
+
+    def int_list(self, key: str) -> tuple[int, ...]:
+        """A list of whole numbers >= 0 (null or absent: empty)."""
+        value = self.data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
+            raise ConfigError(f"field '{key}' must be a list of whole numbers, got {value!r}", where=self.source)
+        return tuple(value)
+
+    def num_labels(self) -> int:
+        """transformers' num_labels: len(id2label) when given, else num_labels, else 2."""
+        id2label = self.data.get("id2label")
+        if isinstance(id2label, Mapping) and id2label:
+            return len(id2label)
+        return self.int("num_labels", default=2)
 
     def divide(self, numerator: int, denominator: int, what: str) -> int:
         """numerator / denominator, which must be whole (heads per group, head size, ...)."""

@@ -21,23 +21,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loralens.core.architectures import Architecture, LinearModule
 from loralens.core.counting import lora_params, scaling
+from loralens.core.adapter_file import adapter_file_bytes
+from loralens.core.heads import SEQ_CLS_HEAD_NAMES
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
+from loralens.core.peft_extras import clashes, exclusion, modules_to_save, parameter_targets, task_modules, token_deltas
 from loralens.errors import InvalidParameterError
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
 _LAYER_INDEX = re.compile(r".*?\.[^.]*\.(?P<idx>\d+)\.")  # PEFT: the first numbered segment is the layer index
-#: spec fields that change what PEFT trains but that this module does not count yet: refused, never ignored
-_NOT_COUNTED = ("exclude_modules", "layers_pattern", "modules_to_save", "target_parameters", "trainable_token_indices")
-#: task types for which PEFT adds the classifier head to modules_to_save
-_HEAD_TASKS = ("SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS")
-
-
 @dataclass(frozen=True, slots=True)
 class ModuleCount:
     """One adapted module: its shape, rank, alpha, scaling and trainable parameters."""
@@ -61,12 +58,17 @@ class LoraCount:
     base_total: int  # the base model, tied weights once
     percent: float  # 100 · trainable / total, PEFT's "trainable%"
     modules: tuple[ModuleCount, ...]
-    adapter_bytes: dict[str, int]  # tensor bytes of the saved adapter (all trainable tensors) by dtype
+    #: adapter_model.safetensors as PEFT writes it, by the model's dtype (core/adapter_file.py: on a bf16/fp16 model
+    #: the LoRA tensors are float32)
+    adapter_bytes: dict[str, int]
     lora_params: int = 0  # A and B of every adapted module
     dora_params: int = 0  # magnitude vectors
     bias_params: int = 0  # base-model biases made trainable by the bias mode
     target_modules: tuple[str, ...] | str = ()  # the targets used (PEFT's default when the spec had None)
     num_modules: int = 0  # adapted modules (also when ``modules`` was not built)
+    saved_modules: tuple[tuple[str, int], ...] = ()  # modules_to_save copies (task heads included): name, params
+    token_params: int = 0  # trainable_token_indices deltas
+    tensor_bytes: dict[str, int] = field(default_factory=dict)  # the file's tensors alone (no header)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ _KIND_TEXT = {"layernorm": "a LayerNorm", "rmsnorm": "an RMSNorm", "bias": "a mo
 
 
 def _name_matcher(spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> Callable[[str], bool]:
-    """PEFT's check_target_module_exists for a regex str or a list of names (with layers_to_transform)."""
+    """PEFT's check_target_module_exists for a regex str or a list of names (layers_to_transform, layers_pattern)."""
     if isinstance(targets, str):
         regex = re.compile(targets)
         return lambda name: regex.fullmatch(name) is not None
@@ -109,6 +111,7 @@ def _name_matcher(spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> Calla
     layers = spec.layers_to_transform
     using_layers = layers is not None and (not isinstance(layers, tuple) or len(layers) != 0)
     wanted = {layers} if isinstance(layers, int) else set(layers or ())
+    patterns = [re.compile(rf"(?:^|.*?\.){p}\.(?P<idx>\d+)\.") for p in spec.layers_pattern or ()]
 
     def match(name: str) -> bool:
         if name in exact:
@@ -117,17 +120,42 @@ def _name_matcher(spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> Calla
             return False
         if not using_layers:
             return True
-        found = _LAYER_INDEX.match(name)
+        if patterns:
+            found = next((f for f in (p.match(name) for p in patterns) if f is not None), None)
+        else:
+            found = _LAYER_INDEX.match(name)
         return found is not None and int(found.group("idx")) in wanted
 
     return match
 
 
-def _adapted_modules(arch: Architecture, spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> list[LinearModule]:
+def _all_linear(arch: Architecture, spec: LoraConfigSpec) -> list[LinearModule]:
+    """PEFT's all-linear: every Linear/Conv1D but the output head; with SEQ_CLS and no output head, also
+    without the top-level score (else classifier) layer."""
+    skip = ""
+    if spec.task_type == "SEQ_CLS" and arch.output_head is None:
+        top = {m.name for m in arch.linear_modules} | set(arch.module_names)
+        skip = next((n for n in SEQ_CLS_HEAD_NAMES if n in top), "")
+    return [m for m in arch.linear_modules if not m.is_output_head and not m.conv and m.name != skip]
+
+
+def _adapted_modules(arch: Architecture, spec: LoraConfigSpec, targets: tuple[str, ...] | str,
+                     excluded: Callable[[str], bool] | None = None) -> list[LinearModule]:
     """The modules PEFT would wrap, in model order; embeddings become LinearModule-shaped entries
     (in = num_embeddings, out = embedding_dim, as LoRA's A (r x num) and B (dim x r))."""
+    found = _matched_modules(arch, spec, targets)
+    kept = [m for m in found if excluded is None or not excluded(m.name)]
+    if found and not kept:
+        raise InvalidParameterError(
+            "No modules were targeted for adaptation. This might be caused by a combination of mismatched target "
+            "modules and excluded modules. Please check your `target_modules` and `exclude_modules` configuration",
+            where="exclude_modules")
+    return kept
+
+
+def _matched_modules(arch: Architecture, spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> list[LinearModule]:
     if isinstance(targets, str) and targets.lower() == ALL_LINEAR:
-        return [m for m in arch.linear_modules if not m.is_output_head]
+        return _all_linear(arch, spec)
     match = _name_matcher(spec, targets)
     adapted = [m for m in arch.linear_modules if match(m.name)]
     index = arch.other_module_index
@@ -154,16 +182,30 @@ def _module_names_hint(arch: Architecture) -> str:
     return ", ".join(leaves)
 
 
-def _refuse_uncounted(spec: LoraConfigSpec) -> None:
-    """A field that changes PEFT's count but is not modelled here is refused by name (never silently ignored)."""
-    for name in _NOT_COUNTED:
-        if getattr(spec, name) is not None:
-            raise InvalidParameterError("changes what PEFT trains and is not counted by loralens yet", where=name)
-    if spec.lora_bias:
-        raise InvalidParameterError("changes what PEFT trains and is not counted by loralens yet", where="lora_bias")
-    if spec.task_type in _HEAD_TASKS:
-        raise InvalidParameterError(f"{spec.task_type} adds the task head to modules_to_save, which loralens does "
-                                    "not count yet", where="task_type")
+#: PEFT 0.21 rewrites the LoRA config of these types for transformers 5's fused experts
+#: (peft/utils/transformers_weight_conversion.py): v4 module names -> target_parameters
+_MOE_RENAMED = {"mixtral": ("gate", "w1", "w2", "w3"), "qwen3_moe": ("gate", "gate_proj", "up_proj", "down_proj")}
+
+
+def _refuse_moe_conversion(arch: Architecture, spec: LoraConfigSpec) -> None:
+    """Where PEFT would turn target_modules into target_parameters on fused experts: refused by name."""
+    renamed = _MOE_RENAMED.get(arch.model_type)
+    if renamed is None:
+        return
+    targets = spec.target_modules
+    if targets is None and spec.target_parameters:
+        return
+    if targets is None:
+        raise InvalidParameterError(
+            "No `target_modules` passed but also no `target_parameters` found (PEFT 0.21 on transformers 5's "
+            f"{arch.model_type}: its default targets are dropped); name the modules", where="target_modules")
+    hit = targets if isinstance(targets, str) else next(
+        (t for t in targets if any(t == old or t.endswith("." + old) for old in renamed)), None)
+    if hit is not None:
+        raise InvalidParameterError(
+            f"{hit!r}: on {arch.model_type} PEFT rewrites it for the fused experts of transformers 5 (into "
+            "target_parameters with doubled ranks), which loralens does not count yet; name the attention "
+            "modules (q_proj, k_proj, v_proj, o_proj)", where="target_modules")
 
 
 def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool = True) -> LoraCount:
@@ -172,26 +214,48 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     ``with_modules=False`` skips building the per-module tuple (``modules`` is then empty): the same totals about
     three times faster, for sweeps over many settings.
     """
-    _refuse_uncounted(spec)
-    targets = resolve_targets(arch, spec)
+    _refuse_moe_conversion(arch, spec)
+    if spec.lora_bias and spec.use_dora:
+        raise InvalidParameterError("The argument lora_bias=True is not supported for DoRA, please pass "
+                                    "use_dora=False", where="lora_bias")
+    only_parameters = spec.target_modules is None and bool(spec.target_parameters)
+    targets: tuple[str, ...] | str = () if only_parameters else resolve_targets(arch, spec)
+    saved_before, saved_after = task_modules(spec)
+    adapted = _adapted_modules(arch, spec, targets, exclusion(spec, saved_before)) if targets else []
+    params = parameter_targets(arch, spec)
+    clashes(adapted, params)
     dora, bias_mode = spec.use_dora, spec.bias
     patterns = bool(spec.rank_pattern or spec.alpha_pattern)
+    embeddings = {h.name for h in arch.other_modules if h.kind == "embedding"}
     modules: list[ModuleCount] = []
-    lora_total = dora_total = adapted_bias = matched = 0
-    for m in _adapted_modules(arch, spec, targets):
+    lora_total = dora_total = adapted_bias = lora_bias = 0
+    for m in adapted:
+        if spec.lora_bias and m.name in embeddings:
+            raise InvalidParameterError(f"lora_bias=True is not supported for Embedding ({m.name!r})",
+                                        where="lora_bias")
         r, alpha = spec.module_rank_alpha(m.name) if patterns else (spec.r, spec.lora_alpha)
         lora = lora_params(m.out_features, m.in_features, r)
         magnitude = m.out_features if dora else 0
         bias = m.out_features if (m.bias and bias_mode != "none") else 0
+        b_bias = m.out_features if spec.lora_bias else 0
         lora_total += lora
         dora_total += magnitude
         adapted_bias += bias
-        matched += 1
+        lora_bias += b_bias
         if with_modules:
             modules.append(ModuleCount(m.name, m.in_features, m.out_features, r, alpha,
                                        scaling(r, alpha, spec.use_rslora),
-                                       lora + magnitude + bias, m.layer))
-    if not matched:
+                                       lora + magnitude + bias + b_bias, m.layer))
+    param_total = 0
+    for p in params:
+        r, alpha = spec.module_rank_alpha(p.name)
+        own = r * p.experts * (p.a + p.b)
+        param_total += own
+        if with_modules:
+            found = _LAYER_INDEX.match(p.name + ".")
+            modules.append(ModuleCount(p.name, p.b, p.a, r, alpha, scaling(r, alpha, spec.use_rslora), own,
+                                       int(found.group("idx")) if found else None))
+    if not adapted and not params:
         shown = list(targets) if isinstance(targets, tuple) else targets
         message = f"Target modules {shown} not found in the base model. Please check the target modules and try again."
         if spec.layers_to_transform is not None:
@@ -199,22 +263,34 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
             message += f" Note: You specified 'layers_to_transform': {list(layers) if isinstance(layers, tuple) else layers}."
         message += f" ({arch.short_name} has linear modules named {_module_names_hint(arch)})"
         raise InvalidParameterError(message, where="target_modules")
-    bias_total = arch.total_bias_params if bias_mode == "all" else adapted_bias
-    trainable = lora_total + dora_total + bias_total
-    total = arch.total_params + lora_total + dora_total
-    return LoraCount(
+    adapted_names = {m.name for m in adapted}
+    saved = modules_to_save(arch, saved_before + saved_after, adapted_names)
+    tokens = token_deltas(arch, spec, adapted_names | {s.name for s in saved})
+    saved_total = sum(s.params for s in saved)
+    token_total = sum(rows * width for _, rows, width in tokens)
+    bias_total = arch.total_bias_params - sum(s.biases for s in saved) if bias_mode == "all" else adapted_bias
+    added = lora_total + dora_total + lora_bias + param_total + saved_total + token_total
+    trainable = added + bias_total
+    total = arch.total_params + added
+    result = LoraCount(
         trainable=trainable,
         total=total,
         base_total=arch.total_params,
         percent=100.0 * trainable / total,
         modules=tuple(modules),
-        adapter_bytes={dtype: trainable * size for dtype, size in DTYPE_BYTES.items()},
-        lora_params=lora_total,
+        adapter_bytes={},
+        lora_params=lora_total + lora_bias + param_total,
         dora_params=dora_total,
         bias_params=bias_total,
         target_modules=targets,
-        num_modules=matched,
+        num_modules=len(adapted) + len(params),
+        saved_modules=tuple((s.name, s.params) for s in saved),
+        token_params=token_total,
     )
+    files, tensors = adapter_file_bytes(arch, spec, adapted, params, tokens, [s.name for s in saved])
+    object.__setattr__(result, "adapter_bytes", files)
+    object.__setattr__(result, "tensor_bytes", tensors)
+    return result
 
 
 _INDEX_SEGMENT = re.compile(r"\.(\d+)\.")

@@ -113,7 +113,7 @@ def number(value: float) -> float | int:
 
 def synthesized_config(modules: Iterable[AdapterModule], **extra: Any) -> dict[str, Any]:
     """A PEFT-style config describing these modules: r / lora_alpha the most common, patterns for the rest
-    (exact names, escaped)."""
+    (exact names, escaped), target_modules the full module paths."""
     modules = list(modules)
     r = _most_common([m.r for m in modules])
     alpha = _most_common([m.alpha for m in modules])
@@ -123,7 +123,9 @@ def synthesized_config(modules: Iterable[AdapterModule], **extra: Any) -> dict[s
         "lora_alpha": number(alpha),
         "rank_pattern": {re.escape(m.name): m.r for m in modules if m.r != r},
         "alpha_pattern": {re.escape(m.name): number(m.alpha) for m in modules if m.alpha != alpha},
-        "target_modules": sorted({m.name.rsplit(".", 1)[-1] for m in modules}),
+        # full module paths: PEFT matches a list entry by name or dotted suffix, so a leaf such as "0"
+        # (to_out.0) would also catch containers (down_blocks.0)
+        "target_modules": sorted({m.name for m in modules}),
     }
     config.update(extra)
     return config

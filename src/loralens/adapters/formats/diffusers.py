@@ -7,10 +7,10 @@ attention-processor names ``<path>.processor.to_q_lora.down.weight`` (``to_q_lor
 ``q_proj`` in a text encoder; ``to_out_lora`` -> ``to_out.0`` / ``out_proj``), as diffusers'
 utils/state_dict_utils.py maps them.
 
-Scaling, as diffusers loads the file: the PEFT config in the ``lora_adapter_metadata`` metadata entry
-(``<component>.r``, ``<component>.lora_alpha``, patterns) when present; else ``.alpha`` tensors (alpha / r);
-else diffusers' ``get_peft_kwargs``: lora_alpha = the rank of the first lora_B key of the component (keys in
-sorted order) for every module, so scaling = that rank / the module's rank (1 when all ranks agree).
+Scaling, as diffusers (0.42, utils/peft_utils.py ``get_peft_kwargs``) loads the file: the PEFT config in the
+``lora_adapter_metadata`` metadata entry (``<component>.r``, ``<component>.lora_alpha``, patterns) when present;
+else ``.alpha`` tensors (alpha / r); else alpha = r for every module ("W + lora_B @ lora_A", scale 1 — diffusers
+mirrors the ranks into alpha_pattern; versions before it gave every module the first module's rank as alpha).
 """
 
 from __future__ import annotations
@@ -93,16 +93,15 @@ def read_diffusers(file: SafetensorsFile, path: Path | None, name: str, fmt: str
     parts: dict[str, dict[str, str]] = {}
     alphas: dict[str, str] = {}
     for key in sorted(file.keys()):
-        if key.endswith(".alpha"):
-            alphas[key[: -len(".alpha")].replace(".processor.", ".")] = key
+        if key.endswith(".alpha"):  # a module's, or (diffusers' network_alphas) its down tensor's: "….down.weight.alpha"
+            base = key[: -len(".alpha")]
+            down = next((x for x in sorted(LEGACY, key=len, reverse=True) if LEGACY[x] == "a" and base.endswith(x)),
+                        None)
+            alphas[_module_path(base, down) if down else base.replace(".processor.", ".")] = key
             continue
         suffix = next(s for s in sorted(suffixes, key=len, reverse=True) if key.endswith(s))
         parts.setdefault(_module_path(key, suffix), {})[suffixes[suffix]] = key
     specs = _component_specs(file)
-    first_rank: dict[str | None, int] = {}
-    for stem in sorted(parts, key=lambda s: parts[s].get("b", "")):
-        if "b" in parts[stem]:
-            first_rank.setdefault(component_of(stem), file.tensors[parts[stem]["b"]].shape[1])
     modules: list[ForeignModule] = []
     for stem, roles in parts.items():
         if "a" not in roles or "b" not in roles:
@@ -125,9 +124,8 @@ def read_diffusers(file: SafetensorsFile, path: Path | None, name: str, fmt: str
             alpha = read_scalar(file, alpha_key)
             alpha_dtype = file.tensors[alpha_key].dtype
             scaling = alpha / r
-        else:
-            alpha = float(first_rank[component])
-            scaling = alpha / r
+        else:  # diffusers: no alpha anywhere means scale 1
+            alpha, scaling = float(r), 1.0
         names = (roles["a"], roles["b"])
         modules.append(make_module(stem, stem, a, b, alpha, scaling=scaling, dtype=file.tensors[roles["a"]].dtype,
                                    b_dtype=file.tensors[roles["b"]].dtype, tensor_names=names,
@@ -136,6 +134,6 @@ def read_diffusers(file: SafetensorsFile, path: Path | None, name: str, fmt: str
         key = next(iter(alphas.values()))
         raise AdapterError("is an alpha for a module with no LoRA factors", where=file.where(key))
     how = ("the lora_adapter_metadata config" if specs else ".alpha tensors" if any(m.alpha_dtype for m in modules)
-           else "diffusers' default (lora_alpha = the first module's rank)")
+           else "diffusers' default (alpha = r: scale 1)")
     note = f"{fmt} layout, component prefixes kept in module names; alpha from {how}"
     return build_adapter(modules, fmt=fmt, file=file, path=path, name=name, note=note)

@@ -66,19 +66,12 @@ def diffusers_files(adapter: Any) -> tuple[dict[str, TensorData], dict[str, str]
 
 
 def _check_legacy(adapter: Any, modules: list | tuple) -> None:
-    """Without .alpha tensors, diffusers gives every module alpha = the first lora_B's rank of its component."""
-    if all(getattr(m, "alpha_dtype", None) for m in modules):
-        return
-    first: dict[str | None, int] = {}
-    for m in sorted(modules, key=lambda m: m.tensor_names[1]):
-        first.setdefault(component_of(m.name), m.r)
+    """Without .alpha tensors, diffusers loads every module with scale 1 (alpha = r)."""
     for m in modules:
-        if getattr(m, "alpha_dtype", None):
-            continue
-        if first[component_of(m.name)] / m.r != m.scaling:
-            raise AdapterError(f"the legacy diffusers layout would load this module with scaling "
-                               f"{first[component_of(m.name)]}/{m.r}, not {number(m.scaling)}; write it with "
-                               "'loralens convert --to diffusers' (current layout) instead", where=m.name)
+        if not getattr(m, "alpha_dtype", None) and m.scaling != 1.0:
+            raise AdapterError(f"the legacy diffusers layout without .alpha tensors loads this module with scale 1, "
+                               f"not {number(m.scaling)}; write it with 'loralens convert --to diffusers' (current "
+                               "layout) instead", where=m.name)
 
 
 __all__ = ["component_metadata", "diffusers_files"]

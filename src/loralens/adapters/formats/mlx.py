@@ -55,6 +55,16 @@ def _parameters(config: Mapping[str, Any], where: str) -> tuple[int, float]:
     return rank, float(scale)
 
 
+def alpha_for(scale: float, r: int) -> float:
+    """An alpha with alpha / r == scale exactly in float64 (scale·r, or a neighbour of it), so a PEFT or kohya
+    file written from it scales exactly as MLX does."""
+    guess = scale * r
+    for candidate in (guess, math.nextafter(guess, math.inf), math.nextafter(guess, -math.inf)):
+        if candidate / r == scale:
+            return candidate
+    return guess  # convert refuses it by name (scaling is not alpha/r)
+
+
 def read_mlx(config_raw: bytes, config_label: str, file: SafetensorsFile, path: Path | None, name: str) -> Adapter:
     try:
         config = json.loads(config_raw.decode("utf-8"))
@@ -93,7 +103,7 @@ def read_mlx(config_raw: bytes, config_label: str, file: SafetensorsFile, path: 
         a = np.ascontiguousarray(file.array(a_info.name, store).T)  # (r, in)
         b = np.ascontiguousarray(file.array(b_info.name, store).T)  # (out, r)
         kind = "embedding" if stem.rsplit(".", 1)[-1] in EMBEDDING_LEAVES else "linear"
-        modules.append(make_module(stem, stem, a, b, scale * rank, scaling=scale, dtype=a_info.dtype,
+        modules.append(make_module(stem, stem, a, b, alpha_for(scale, rank), scaling=scale, dtype=a_info.dtype,
                                    b_dtype=b_info.dtype, tensor_names=(a_info.name, b_info.name), kind=kind))
     note = f"MLX-LM layout (lora_a/lora_b transposed against PEFT), scale {number(scale)} used as the scaling"
     extra = {"mlx_config": config}

@@ -383,7 +383,8 @@ class InspectorPage:
                          pagination={"rowsPerPage": 10}).props(
                     'dense flat bordered data-testid="other-table"').mark("other-table").classes("w-full")
             for item in unsupported:
-                ui.label(f"Not read: module {item['name']}: {item['reason']}").classes("ll-warn text-sm")
+                prefix = "Not resizable" if item.get("inspected") else "Not read"
+                ui.label(f"{prefix}: module {item['name']}: {item['reason']}").classes("ll-warn text-sm")
 
     def selected(self, report: Any) -> Any:
         name = self.values["module"]

@@ -17,7 +17,7 @@ from loralens.app.models import view as cm
 from loralens.app.layout import error_label, page_frame, set_chart, show_message
 from loralens.app.url_state import embed_of, page_url, to_query
 from loralens.core import memory
-from loralens.core.architectures import PRESETS
+from loralens.core.architectures import PRESETS, Architecture
 from loralens.core.peft_config import BIAS_MODES
 from loralens.core.units import binary_bytes, gib
 
@@ -40,6 +40,7 @@ class ModelsPage:
 
     def __init__(self, state: cm.ModelsState, messages: list[str], embed: bool) -> None:
         self.state = state
+        self.custom: Architecture | None = None  # a pasted or uploaded config.json, instead of the preset
         self.embed = embed
         self._syncing = False
         self.errors: dict[str, ui.label] = {}
@@ -72,6 +73,17 @@ class ModelsPage:
                                       on_change=lambda e: self._set_model(e.value)).props(
                                           'dense outlined data-testid="model"').mark("model").classes("w-full")
         self._error("model")
+        with ui.expansion("or paste / upload a config.json").classes("w-full").props('dense data-testid="config-box"'):
+            self.config_text = ui.textarea(placeholder='{"model_type": "llama", "hidden_size": 4096, ...}').props(
+                'dense outlined autogrow data-testid="config-text"').mark("config-text").classes(
+                    "w-full font-mono text-xs")
+            with ui.row().classes(ROW_CLASSES):
+                ui.button("use this config", on_click=lambda: self._use_config(self.config_text.value or "")).props(
+                    'dense flat data-testid="config-use"').mark("config-use")
+                self.config_upload = ui.upload(auto_upload=True, max_file_size=cm.CONFIG_LIMIT,
+                                               on_upload=self._config_uploaded, label="config.json").props(
+                    'accept=".json" flat dense data-testid="config-upload"').classes("w-40")
+            self._error("config")
         ui.label("target modules").classes("text-sm ll-muted")
         self.all_linear = ui.checkbox("all-linear", value=s.targets == cm.ALL_LINEAR,
                                       on_change=lambda e: self._targets_changed()).props(
@@ -102,7 +114,7 @@ class ModelsPage:
     def _build_target_boxes(self) -> None:
         self.target_row.clear()
         self.target_boxes = {}
-        arch = PRESETS_BY_SHORT[self.state.model]
+        arch = self._arch()
         chosen = self._chosen_targets()
         with self.target_row:
             for name in cm.module_choices(arch):
@@ -120,8 +132,7 @@ class ModelsPage:
             return set(s.targets.split(","))
         if not s.targets:
 
-            arch = PRESETS_BY_SHORT[s.model]
-            return set(arch.family.lora_targets)
+            return set(self._arch().family.lora_targets)
         return set()
 
     def _build_training_controls(self) -> None:
@@ -170,6 +181,10 @@ class ModelsPage:
                         ui.label(title).classes("text-xs ll-muted")
                         self.numbers[key] = ui.label("").classes("ll-num").props(f'data-testid="num-{key}"')
             self.memory_caption = ui.label("").classes("text-xs ll-muted")
+            with ui.row().classes("w-full items-baseline gap-1 no-wrap"):
+                ui.label("CLI:").classes("text-xs ll-muted")
+                self.cli_label = ui.label("").classes("text-xs font-mono break-all").props(
+                    'data-testid="cli-command"')
 
     def _build_charts(self) -> None:
         with ui.row().classes("w-full gap-2 flex-wrap"):
@@ -203,12 +218,12 @@ class ModelsPage:
         self.method_table = ui.table(columns=[
             {"name": "name", "label": "method", "field": "name", "align": "left"},
             {"name": "trainable", "label": "trainable", "field": "trainable"},
-            {"name": "percent", "label": "% of model", "field": "percent"},
+            {"name": "percent", "label": "% of all params", "field": "percent"},
             {"name": "formula", "label": "formula", "field": "formula", "align": "left"},
         ], rows=[], row_key="name").props(
             'dense flat bordered wrap-cells data-testid="method-table"').mark("method-table").classes("w-full")
-        ui.label("Memory is an estimate (formulas and sources: docs/models-memory.md); counts are exact, as PEFT's "
-                 "get_peft_model reports them.").classes("text-xs ll-muted")
+        ui.label("Memory is an estimate (formulas and sources: docs/models-memory.md in the loralens source "
+                 "repository); counts are exact, as PEFT's get_peft_model reports them.").classes("text-xs ll-muted")
 
     # ------------------------------------------------------------------------------------------ changes
 
@@ -230,9 +245,28 @@ class ModelsPage:
         show_message(self.errors[name], None)
         self._set(**{name: number})
 
+    def _arch(self) -> Architecture:
+        return self.custom or PRESETS_BY_SHORT[self.state.model]
+
+    def _use_config(self, text: str | bytes, name: str = "config.json") -> None:
+        arch, problem = cm.parse_config_text(text, name)
+        show_message(self.errors["config"], problem)
+        if arch is None:
+            return
+        self.custom = arch
+        self.state = replace(self.state, targets="" if self.state.targets != cm.ALL_LINEAR else cm.ALL_LINEAR)
+        self._build_target_boxes()
+        self.render()
+
+    async def _config_uploaded(self, event: Any) -> None:
+        file = event.file
+        self.config_upload.reset()
+        self._use_config(await file.read(), file.name or "config.json")
+
     def _set_model(self, model: str) -> None:
         if self._syncing or model not in MODEL_OPTIONS:
             return
+        self.custom = None
         self.state = replace(self.state, model=model, targets="" if self.state.targets != cm.ALL_LINEAR
                              else cm.ALL_LINEAR)
         self._build_target_boxes()
@@ -262,10 +296,11 @@ class ModelsPage:
 
     def render(self) -> None:
         s = self.state
-        result = cm.compute(s)
+        result = cm.compute(s, self.custom)
         for name, label in self.errors.items():
             show_message(label, result.errors.get(name))
         ui.navigate.history.replace(page_url("/models", to_query(cm.SCHEMA, s.as_dict()), self.embed))
+        self.cli_label.set_text(cm.cli_command(s, self.custom.short_name + ".json" if self.custom else None))
         if result.count is None or result.arch is None:
             return  # keep the last good numbers; the message is beside the control
         count, arch = result.count, result.arch

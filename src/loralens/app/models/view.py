@@ -6,6 +6,7 @@ page shows it beside that control and keeps the last good numbers on screen.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -13,8 +14,10 @@ from typing import Any
 
 from loralens.app.palette import COLORS, MEMORY_SERIES
 from loralens.app.url_state import Param, read_query
+from loralens.core import defaults as D
 from loralens.core import memory
-from loralens.core.architectures import PRESETS, Architecture, get_architecture
+from loralens.core.architectures import PRESETS, Architecture, architecture_from_config, get_architecture
+from loralens.core.heads import PEFT_TASK_TYPE
 from loralens.core.memory import MemoryEstimate, compare_training
 from loralens.core.methods import MethodCount, compare_methods
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
@@ -31,40 +34,40 @@ METHOD_LABELS = {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}
 
 SCHEMA = (
     Param("model", str, "llama-2-7b", choices=MODEL_NAMES),
-    Param("r", int, 8, 1, 4096),
-    Param("alpha", float, 16.0, 0.001, 100_000),
+    Param("r", int, D.R, 1, 4096),
+    Param("alpha", float, D.LORA_ALPHA, 0.001, 100_000),
     Param("targets", str, ""),  # "" = PEFT's default for the model type; names joined by "," or "all-linear"
     Param("rslora", bool, False),
     Param("dora", bool, False),
-    Param("bias", str, "none", choices=BIAS_MODES),
+    Param("bias", str, D.BIAS, choices=BIAS_MODES),
     Param("method", str, "lora", choices=memory.METHODS),
-    Param("dtype", str, "bf16", choices=memory.DTYPES),
-    Param("optimizer", str, "adamw", choices=memory.OPTIMIZERS),
-    Param("batch", int, 4, 1, 4096),
-    Param("seq", int, 512, 1, 131_072),
-    Param("ckpt", bool, True),
-    Param("gpus", int, 1, 1, 1024),
-    Param("sharding", str, "none", choices=memory.SHARDINGS),
+    Param("dtype", str, D.DTYPE, choices=memory.DTYPES),
+    Param("optimizer", str, D.OPTIMIZER, choices=memory.OPTIMIZERS),
+    Param("batch", int, D.BATCH_SIZE, 1, 4096),
+    Param("seq", int, D.SEQ_LEN, 1, 131_072),
+    Param("ckpt", bool, D.GRADIENT_CHECKPOINTING),
+    Param("gpus", int, D.GPUS, 1, 1024),
+    Param("sharding", str, D.SHARDING, choices=memory.SHARDINGS),
 )
 
 
 @dataclass(frozen=True)
 class ModelsState:
     model: str = "llama-2-7b"
-    r: int = 8
-    alpha: float = 16.0
+    r: int = D.R
+    alpha: float = D.LORA_ALPHA
     targets: str = ""
     rslora: bool = False
     dora: bool = False
-    bias: str = "none"
+    bias: str = D.BIAS
     method: str = "lora"
-    dtype: str = "bf16"
-    optimizer: str = "adamw"
-    batch: int = 4
-    seq: int = 512
-    ckpt: bool = True
-    gpus: int = 1
-    sharding: str = "none"
+    dtype: str = D.DTYPE
+    optimizer: str = D.OPTIMIZER
+    batch: int = D.BATCH_SIZE
+    seq: int = D.SEQ_LEN
+    ckpt: bool = D.GRADIENT_CHECKPOINTING
+    gpus: int = D.GPUS
+    sharding: str = D.SHARDING
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,17 +139,48 @@ def _field(error: LoraLensError) -> str:
     return _FIELD_OF.get(error.where or "", "model")
 
 
-def compute(state: ModelsState) -> ModelsResult:
-    """Counts, memory for full/LoRA/QLoRA and the method comparison for ``state``; errors instead of raising."""
+#: the largest config.json the page accepts (real ones are a few kilobytes)
+CONFIG_LIMIT = 1_000_000
+
+
+def parse_config_text(text: str | bytes, name: str = "config.json") -> tuple[Architecture | None, str | None]:
+    """A pasted or uploaded config.json -> its Architecture (the CLI's ``--config`` parser), or the one-line
+    reason it cannot be used (bad JSON, unknown model_type or head, a missing field)."""
+    if len(text) > CONFIG_LIMIT:
+        return None, f"{name}: larger than {CONFIG_LIMIT:,} bytes; a config.json is a few kilobytes"
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, f"{name}: not UTF-8 text"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"{name}: not valid JSON ({error.msg} at line {error.lineno})"
+    except RecursionError:
+        return None, f"{name}: nested too deeply"
+    if not isinstance(data, dict):
+        return None, f"{name}: must hold a JSON object"
+    try:
+        return architecture_from_config(data, short_name=name.removesuffix(".json"),
+                                        hf_id=str(data.get("_name_or_path") or name)), None
+    except LoraLensError as error:
+        return None, f"{name}: {error.message}"
+
+
+def compute(state: ModelsState, arch: Architecture | None = None) -> ModelsResult:
+    """Counts, memory for full/LoRA/QLoRA and the method comparison for ``state`` (on ``arch``, a pasted
+    config.json, instead of the preset when given); errors instead of raising."""
     result = ModelsResult()
     try:
-        arch = result.arch = get_architecture(state.model)
+        arch = result.arch = arch or get_architecture(state.model)
         targets, problem = parse_target_text(arch, state.targets)
         if problem:
             result.errors["targets"] = problem
             return result
         spec = result.spec = LoraConfigSpec(r=state.r, lora_alpha=state.alpha, target_modules=targets,
-                                            use_rslora=state.rslora, use_dora=state.dora, bias=state.bias)
+                                            use_rslora=state.rslora, use_dora=state.dora, bias=state.bias,
+                                            task_type=PEFT_TASK_TYPE.get(arch.task))  # as the CLI: the head's
         result.count = count_lora(arch, spec)
         result.groups = group_modules(result.count.modules)
     except LoraLensError as error:
@@ -164,6 +198,29 @@ def compute(state: ModelsState) -> ModelsResult:
         result.errors[_field(error)] = error.message
     return result
 
+
+
+def cli_command(state: ModelsState, config: str | None = None) -> str:
+    """The ``loralens memory`` command that reproduces the page's view (the counts: ``params`` with the same
+    model options), with ``--config config`` for a pasted config.json; options at the shared defaults
+    (core/defaults.py) are left out."""
+    parts = ["loralens memory", f"--config {config}" if config else f"--model {state.model}"]
+    if state.r != D.R:
+        parts.append(f"--rank {state.r}")
+    if state.alpha != D.LORA_ALPHA:
+        parts.append(f"--alpha {state.alpha:g}")
+    if state.targets:
+        parts.append(f"--target {state.targets}")
+    parts += [flag for on, flag in ((state.rslora, "--rslora"), (state.dora, "--dora")) if on]
+    for value, default, flag in ((state.bias, D.BIAS, "--bias"), (state.method, "lora", "--method"),
+                                 (state.dtype, D.DTYPE, "--dtype"), (state.optimizer, D.OPTIMIZER, "--optimizer"),
+                                 (state.batch, D.BATCH_SIZE, "--batch-size"), (state.seq, D.SEQ_LEN, "--seq-len"),
+                                 (state.gpus, D.GPUS, "--gpus"), (state.sharding, D.SHARDING, "--sharding")):
+        if value != default:
+            parts.append(f"{flag} {value}")
+    if state.ckpt != D.GRADIENT_CHECKPOINTING:
+        parts.append("--gradient-checkpointing" if state.ckpt else "--no-gradient-checkpointing")
+    return " ".join(parts)
 
 
 def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
@@ -212,8 +269,10 @@ def memory_chart_option(estimates: dict[str, MemoryEstimate]) -> dict[str, Any]:
     return {
         "animation": False,
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
-        "legend": {"data": list(SERIES), "bottom": 0, "type": "scroll"},
-        "grid": {"left": 52, "right": 12, "top": 20, "bottom": 56},
+        # a plain legend wraps onto a second row in a narrow chart (a "scroll" one pages: 1/2 with arrows)
+        "legend": {"data": list(SERIES), "bottom": 0, "type": "plain", "itemWidth": 14, "itemGap": 8,
+                   "textStyle": {"fontSize": 11}},
+        "grid": {"left": 52, "right": 12, "top": 20, "bottom": 64},
         "xAxis": {"type": "category", "data": [METHOD_LABELS[m] for m in methods]},
         "yAxis": {"type": "value", "name": "GiB per GPU", "nameLocation": "middle", "nameGap": 36,
                   "max": ceiling},
@@ -254,6 +313,6 @@ def methods_chart_option(rows: list[MethodCount]) -> dict[str, Any]:
 
 
 __all__ = [
-    "SCHEMA", "ModelsResult", "ModelsState", "compute", "memory_chart_option", "methods_chart_option",
+    "CONFIG_LIMIT", "SCHEMA", "ModelsResult", "ModelsState", "cli_command", "compute", "parse_config_text", "memory_chart_option", "methods_chart_option",
     "module_choices", "parse_target_text", "state_from_query",
 ]

@@ -120,7 +120,7 @@ def llama_facts() -> dict[str, float]:
     memory = compare_training(arch, spec, dtype="bf16", optimizer="adamw", batch_size=4, seq_len=512,
                               gradient_checkpointing=True)  # the Models page's defaults
     return {"trainable": count.trainable, "base": count.base_total, "percent": count.percent,
-            "adapter_bytes": count.adapter_bytes["bf16"], "ia3": methods["ia3"],
+            "adapter_bytes": 2 * count.trainable, "ia3": methods["ia3"],
             "memory_full": memory["full"].per_device.total, "memory_lora": memory["lora"].per_device.total}
 
 

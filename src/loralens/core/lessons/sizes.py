@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 
-from loralens.core.architectures import PRESETS
+from loralens.core.architectures import PRESET_GROUPS, PRESETS
 from loralens.core.lessons.kit import (
     CHOICE, CORRECT, INVALID, NUMBER, WRONG, Activity, Choice, Link, Question, Verdict, choice_checker, exact, link,
     parse_number, sentence,
@@ -78,7 +78,7 @@ def compare_models(r: int = MODELS_R, targets: str = "default") -> ModelComparis
         raise InvalidParameterError(f"must be one of {', '.join(TARGET_CHOICES)}, got {targets!r}", where="targets")
     spec = LoraConfigSpec(r=r, target_modules=TARGET_CHOICES[targets][0])
     rows = []
-    for arch in PRESETS.values():
+    for arch in (PRESETS[hf_id] for hf_id in PRESET_GROUPS["gpt2-bert-opt-gpt3"]):  # the lesson's ten models
         count = count_lora(arch, spec)
         used = count.target_modules
         rows.append(ModelRow(
