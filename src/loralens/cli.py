@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from loralens import __version__
+from loralens.commands import interruptible
 from loralens.commands import adapters, export, formats, labs, models, serve
 from loralens.errors import InvalidParameterError, LoraLensError
 
@@ -48,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(_with_default_command(args_list))
-        output = args.handler(args)
+        # every command but serve (whose server handles Ctrl-C itself) in a thread that Ctrl-C need not wait for
+        output = args.handler(args) if args.command == "serve" else interruptible.run(args.handler, args)
         if output:
             print(output, flush=True)
     except LoraLensError as error:

@@ -87,12 +87,12 @@ def test_existing_output_needs_force_and_inputs_are_never_touched(tmp_path: Path
     base = copy_adapter("base_gpt2", tmp_path / "base")
     digests = tree_digest(adapter), tree_digest(base)
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("old")
+    (tmp_path / "out" / "model.safetensors").write_text("old")  # an earlier output: --force may replace it
     with pytest.raises(OutputError, match="already exists; pass --force"):
         merge_adapter(adapter, base, tmp_path / "out")
-    assert (tmp_path / "out" / "old.txt").exists()
+    assert (tmp_path / "out" / "model.safetensors").read_text() == "old"
     merge_adapter(adapter, base, tmp_path / "out", force=True)
-    assert not (tmp_path / "out" / "old.txt").exists() and (tmp_path / "out" / "model.safetensors").exists()
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() != b"old"
     for target in (base, tmp_path):
         with pytest.raises(OutputError, match="is \\(or contains\\) the input"):
             merge_adapter(adapter, base, target, force=True)

@@ -166,7 +166,7 @@ def test_a_small_upload_from_the_page_itself_is_accepted(server: Server) -> None
 @pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
     ("0.0.0.0", False), ("::", False), ("", False), ("127.example.com", False), ("127.0.0.1.nip.io", False),
-    ("192.168.1.2", False), ("::ffff:127.0.0.1", False),
+    ("192.168.1.2", False),
 ])
 def test_loopback_is_an_address_not_a_prefix(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback

@@ -15,7 +15,7 @@ from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
 from safetensors.numpy import save
 
-from loralens.app import sessions
+from loralens.app import sessions, workers
 from loralens.app.inspector import page as inspector
 from loralens.app.labs import page as labs
 from loralens.app.site import PAGES
@@ -52,12 +52,16 @@ async def open_and_close(user: User, path: str, files: tuple[bytes, bytes]) -> N
                                                      files[1])])
         await user.should_see("Showing upload adapter_model.safetensors", retries=300)
     elif path == "/labs":
-        await user.should_see(marker="lab-reading", retries=300)
+        await user.should_see("A rank-4 LoRA", retries=300)
     client.delete()
 
 
-def settle() -> int:
-    """Traced bytes after NiceGUI's deletions and one collection."""
+async def settle() -> int:
+    """Traced bytes once no run is left in the worker threads, after one collection."""
+    for _ in range(200):
+        if not workers.current.running and not workers.current.waiting:
+            break
+        await asyncio.sleep(0.05)
     sessions.collect()
     gc.collect()
     return tracemalloc.get_traced_memory()[0]
@@ -73,7 +77,7 @@ async def test_sessions_of_every_page_free_their_memory(user: User) -> None:
     await asyncio.sleep(0.3)
     tracemalloc.start()
     try:
-        baseline = settle()
+        baseline = await settle()
         # earlier tests in this process may keep a page object of their own: count only what these sessions add
         pages_before, labs_before = live(inspector.InspectorPage), live(labs.LabView)
         for _ in range(SESSIONS):
@@ -81,7 +85,7 @@ async def test_sessions_of_every_page_free_their_memory(user: User) -> None:
                 await open_and_close(user, path, files)
         await user.open("/")
         await asyncio.sleep(0.3)
-        retained = settle() - baseline
+        retained = await settle() - baseline
     finally:
         tracemalloc.stop()
     uploaded = SESSIONS * len(files[1])

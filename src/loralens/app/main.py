@@ -10,7 +10,7 @@ from typing import Any
 
 from nicegui import app, core, ui
 
-from loralens.app import sessions, settings, storage_shim
+from loralens.app import sessions, settings, storage_shim, workers
 from loralens.app.security import BODY_ALLOWANCE, TOKEN_PARAM, Guard, netloc
 from loralens.app.site import PAGES
 from loralens.errors import LoraLensError
@@ -58,6 +58,7 @@ def secure(host: str, port: int, token: str) -> None:
     # any Origin with credentials); the guard refuses a foreign Origin before it gets here anyway
     core.sio.eio.cors_allowed_origins = None
     core.sio.on("log", _on_client_log)  # replaces NiceGUI's handler, which logs what any page sends
+    workers.limit_blas_threads(1)  # each heavy run on one core; app.workers bounds how many run at once
 
 
 def _on_client_log(_sid: str, msg: Any) -> None:

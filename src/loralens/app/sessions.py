@@ -24,7 +24,9 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 
-from nicegui import app, ui
+from nicegui import Client, app, ui
+
+from loralens.app import workers
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,10 @@ def collect() -> None:
     trim()
 
 
-def release() -> None:
-    """Called for every deleted client (before NiceGUI removes its elements): forget the endpoint caches now and
-    collect once the client is gone."""
+def release(client: Client) -> None:
+    """Called for every deleted client (before NiceGUI removes its elements): stop its queued or running work,
+    forget the endpoint caches now and collect once the client is gone."""
+    workers.current.cancel_session(client.id)
     clear_endpoint_caches()
     try:
         loop = asyncio.get_running_loop()

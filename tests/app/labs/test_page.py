@@ -89,7 +89,9 @@ async def test_bad_parameter_is_shown_beside_the_controls(user: User) -> None:
     await user.should_see("A rank-2 LoRA", retries=WAIT)
     _set(user, "lab-rank", 40)
     await user.should_see("rank: must be at most min(d, k) = 16, got 40", retries=WAIT)
-    assert _reading_text(user) == ""  # no stale reading beside the error
+    # the last result stays, saying which values it was computed with
+    assert _reading_text(user).startswith("A rank-2 LoRA")
+    await user.should_see("The charts and the reading below are from the last run that worked (rank = 2).")
     _set(user, "lab-rank", 3)
     await user.should_see("A rank-3 LoRA", retries=WAIT)
     await user.should_not_see("must be at most")

@@ -2,7 +2,7 @@
 
 It opens on the small adapter shipped with loralens (src/loralens/data/sample_adapter). Another adapter comes
 from an upload of its two files, or, while the app listens on loopback only, from a folder on the server's disk.
-Reading, inspecting and resizing run in a worker thread (``run.io_bound``: numpy releases the GIL in its linear
+Reading, inspecting and resizing run in a worker thread (``app.workers``, bounded and queued: numpy releases the GIL in its linear
 algebra, the adapter's arrays need no pickling into a process, and the library's AdapterError reaches the page
 with its type), so the page never freezes. All numbers come from ``loralens.adapters`` and
 ``loralens.app.charts_inspector``; this module only renders them.
@@ -33,7 +33,7 @@ from loralens.adapters import (
 )
 from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
-from loralens.app import security, sessions, settings
+from loralens.app import security, sessions, settings, workers
 from loralens.app.inspector.uploads import UploadRefused, classify, limit_text, rejection_message
 from loralens.app.layout import error_label, page_frame, show_message, tag
 from loralens.app.url_state import Param, format_value, page_url, read_query
@@ -116,6 +116,7 @@ class InspectorPage:
 
     def __init__(self, values: dict[str, Any], embed: bool, disk_refusal: str | None = None) -> None:
         self.disk_refusal = disk_refusal  # why this session may not open folders (security.disk_refusal)
+        self.session = ui.context.client.id
         self.values = values
         self.embed = embed
         self.loaded: Loaded | None = None
@@ -196,8 +197,10 @@ class InspectorPage:
         generation = self.generation
         self.busy_text.set_text(f"Reading {label}…")
         self.busy.set_visibility(True)
-        try:
-            result = await run.io_bound(work, *args)
+        try:  # app.workers: bounded, queued, one read per session (a newer open replaces a waiting one)
+            result = await workers.current.run(workers.current.job(self.session, "read"), work, *args)
+        except workers.Cancelled:
+            return False
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a traceback
             if generation == self.generation:
                 show_message(error, describe(exc, f"reading {label}"))
@@ -543,7 +546,10 @@ class InspectorPage:
         loaded = self.loaded
         self.download_button.props("loading")
         try:
-            data = await run.io_bound(resized_zip, loaded.adapter, rank, energy)
+            data = await workers.current.run(workers.current.job(self.session, "resize"), resized_zip,
+                                             loaded.adapter, rank, energy)
+        except workers.Cancelled:
+            return
         except Exception as exc:  # noqa: BLE001 - shown beside the button
             show_message(self.resize_error, describe(exc, "resizing"))
             return

@@ -1,31 +1,50 @@
 """The Labs page (/labs): one seeded numpy experiment at a time, chosen by ``?lab=``, with its controls in the URL.
 
-Each control change updates the URL (a shared link reproduces the run) and starts a new run off the event loop
-(``run.io_bound``: numpy releases the GIL). A newer change supersedes the older run: the older run is stopped at
-its next progress call and its result, if any, is discarded. The charts and the reading all come from one result.
+Each control change updates the URL (a shared link reproduces the run) and, once the value passes the lab's own
+range check (``view.precheck``), starts a new run through ``app.workers``: off the event loop, at most one per
+session (a newer change supersedes the older run, which stops at its next progress call), queued with its
+position shown while other sessions' runs use the server's slots, and stopped after ``PAGE_BUDGET_SECONDS``
+(larger runs are for the command line, which says so). A refused value, a failed run or a run over the budget
+keeps the last result on screen with a note saying which values it was computed with (``view.refused``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from fastapi import Request
-from nicegui import background_tasks, run, ui
+from nicegui import background_tasks, ui
 
-from loralens.app.labs.view import CHARTS, control_width, lab_url, number_value, parse_state
+from loralens.app import workers
+from loralens.app.labs.view import (Shown, control_width, lab_url, number_value, parse_state, precheck,
+                                    refused, shown)
 from loralens.app.layout import error_label, page_frame, show_message
-from loralens.app.url_state import embed_of
+from loralens.app.url_state import embed_of, format_value
 from loralens.core.labs import LABS
 from loralens.errors import LoraLensError
 
 DEBOUNCE_SECONDS = 0.25
+#: a run the page starts stops after this long; the same run from the command line has no limit
+PAGE_BUDGET_SECONDS = 10.0
 log = logging.getLogger(__name__)
 
 
-class Superseded(Exception):
-    """Raised inside a run's progress callback when a newer setting replaced it."""
+class Superseded(workers.Cancelled):
+    """Raised inside a run's progress callback when a newer setting replaced it (or its session ended)."""
+
+
+class OverBudget(Exception):
+    """Raised inside a run's progress callback once it ran longer than the page allows."""
+
+
+def cli_command(lab: str, values: dict[str, Any]) -> str:
+    """The command that runs the same lab without the page's time limit."""
+    options = " ".join(f"--{name.replace('_', '-')} {format_value(value)}" for name, value in values.items()
+                       if name != "lab" and value != LABS[lab].defaults().get(name))
+    return f"loralens lab {lab} {options}".rstrip()
 
 
 class LabView:
@@ -37,7 +56,10 @@ class LabView:
         self.embed = embed
         self.generation = 0
         self.progress = (0, 1)  # (done, total) steps: written by the worker thread, read by a timer on the loop
+        self.waiting = 0  # the run's place in the server's queue (0: running or none)
         self.controls: dict[str, ui.number] = {}
+        self.last: Shown | None = None  # the last result shown, kept while a refused value is on screen
+        self.session = ui.context.client.id
 
     def build(self, messages: list[str]) -> None:
         with ui.tabs(value=self.lab, on_change=lambda e: ui.navigate.to(lab_url(e.value, {}, self.embed))).classes(
@@ -66,6 +88,8 @@ class LabView:
             self.busy_label = ui.label("running…").classes("ll-muted")
             self.bar = ui.linear_progress(value=0.0, show_value=False).classes("w-40")
         self.busy.set_visibility(False)
+        self.note = ui.label("").classes("ll-muted text-sm").mark("lab-note")
+        self.note.set_visibility(False)
         self.reading = ui.label("").classes("ll-card text-base").style("max-width: 80ch").mark("lab-reading")
         self.reading.props('data-testid="lab-reading"')
         self.charts = ui.element("div").classes("w-full grid gap-3").style(
@@ -74,8 +98,13 @@ class LabView:
 
     def changed(self, name: str, value: float | None) -> None:
         self.values[name] = number_value(LABS[self.lab].param(name).kind, value)
-        if all(v is not None for v in self.values.values()):
-            ui.navigate.history.replace(lab_url(self.lab, self.values, self.embed))
+        problem = precheck(self.lab, self.values)
+        if problem is not None:  # refused without running: the last result stays, the pending run is dropped
+            self.stop()
+            self.busy.set_visibility(False)
+            self._fail(*problem)
+            return
+        ui.navigate.history.replace(lab_url(self.lab, self.values, self.embed))
         background_tasks.create(self.start(), name="lab run")
 
     async def start(self, debounce: float = DEBOUNCE_SECONDS) -> None:
@@ -85,22 +114,41 @@ class LabView:
         await asyncio.sleep(debounce)
         if generation != self.generation:
             return
-        missing = [n for n, v in self.values.items() if v is None]
-        if missing:
-            self._fail(f"{missing[0]}: enter a number", missing[0])
+        problem = precheck(self.lab, self.values)
+        if problem is not None:
+            self._fail(*problem)
             return
         params = {n: v for n, v in self.values.items() if n != "lab"}
+        try:
+            job = workers.current.job(self.session, "lab")
+        except LoraLensError as error:
+            self._fail(str(error), None)
+            return
+        started: list[float] = []
 
         def progress(done: int, total: int) -> None:
-            if generation != self.generation:
+            if job.cancelled() or generation != self.generation:
                 raise Superseded
+            if not started:
+                started.append(time.monotonic())
+            elif time.monotonic() - started[0] > PAGE_BUDGET_SECONDS:
+                raise OverBudget
             self.progress = (done, total)
 
-        self.progress = (0, 1)
+        def waiting(position: int) -> None:
+            self.waiting = position
+
+        self.progress, self.waiting = (0, 1), 0
         self.busy.set_visibility(True)
         try:
-            result = await run.io_bound(LABS[self.lab].run, **params, progress=progress)
-        except Superseded:
+            result = await workers.current.run(job, LABS[self.lab].run, **params, progress=progress,
+                                               on_position=waiting)
+        except workers.Cancelled:
+            return
+        except OverBudget:
+            if generation == self.generation:
+                self._fail(f"this run takes longer than the {PAGE_BUDGET_SECONDS:g} s a page allows; run it from "
+                           f"the command line: {cli_command(self.lab, self.values)}", None)
             return
         except LoraLensError as error:
             if generation == self.generation:
@@ -114,37 +162,56 @@ class LabView:
         finally:
             if generation == self.generation:
                 self.busy.set_visibility(False)
+                self.waiting = 0
         if result is None or generation != self.generation:
             return
-        self._show(result)
+        self._show(shown(self.lab, self.values, result))
 
     def stop(self) -> None:
         """Supersede any run in progress without starting another."""
         self.generation += 1
 
+    def release(self) -> None:
+        """The session ended: stop its run and drop the result it showed."""
+        self.stop()
+        workers.current.cancel_session(self.session)
+        self.last = None
+
     def _show_progress(self) -> None:
+        if self.waiting:
+            ahead = self.waiting - 1
+            self.bar.set_value(0.0)
+            self.busy_label.set_text(f"waiting for the server: {ahead} run{'s' if ahead != 1 else ''} ahead"
+                                     if ahead else "waiting for the server: next")
+            return
         done, total = self.progress
         self.bar.set_value(done / total)
         self.busy_label.set_text(f"running… {done:,} of {total:,}" if done else "running…")
 
     def _fail(self, message: str, where: str | None) -> None:
-        show_message(self.error, message)
+        """Show ``message`` beside its control; keep the last result of this lab with a note (view.refused)."""
+        decision = refused(self.last, self.lab, self.values, message, where)
+        show_message(self.error, decision.message)
         for name, control in self.controls.items():
-            if name == where:
+            if name == decision.where:
                 control.props("error")
             else:
                 control.props(remove="error")
-        self.reading.set_text("")
-        self.charts.clear()
+        show_message(self.note, decision.note or None)
+        if decision.keep is None:
+            self.reading.set_text("")
+            self.charts.clear()
 
-    def _show(self, result: Any) -> None:
+    def _show(self, result: Shown) -> None:
+        self.last = result
         show_message(self.error, None)
+        show_message(self.note, None)
         for control in self.controls.values():
             control.props(remove="error")
-        self.reading.set_text(LABS[self.lab].reading(result))
+        self.reading.set_text(result.reading)
         self.charts.clear()
         with self.charts:
-            for options in CHARTS[self.lab](result):
+            for options in result.charts:
                 ui.echart(options).classes("w-full").style("height: 320px")
 
 
@@ -160,4 +227,4 @@ def register() -> None:
         with page_frame("Labs", embed):
             view.build(messages)
         ui.timer(0.0, lambda: view.start(debounce=0.0), once=True)
-        ui.context.client.on_delete(view.stop)  # a closed tab stops its run at the next progress call
+        ui.context.client.on_delete(view.release)  # a closed tab stops its run at the next progress call
