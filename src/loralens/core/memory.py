@@ -53,7 +53,9 @@ from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 
 METHODS = ("full", "lora", "qlora")
-DTYPES = ("fp32", "bf16", "fp16")
+#: bf16-pure: the model itself in bf16 and trained so (weights, gradients and the optimizer's states in bf16, no
+#: fp32 master copy), as PEFT's MetaMathQA benchmark runs full fine-tuning; bf16/fp16 are mixed precision
+DTYPES = ("fp32", "bf16", "fp16", "bf16-pure")
 BASES = ("auto", "fp32", "bf16", "fp16", "int8", "nf4")
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
 SHARDINGS = ("none", "zero1", "zero2", "zero3", "fsdp")
@@ -72,7 +74,9 @@ FRAGMENTATION = 0.10
 #: Bytes of one optimizer state set per trained parameter (K without the master weights).
 OPTIMIZER_STATE_BYTES = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
 #: Bytes per stored element of each dtype.
-DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "bf16-pure": 2}
+#: Optimizer states in bf16 (bf16-pure full fine-tuning: torch's AdamW keeps them in the parameter's dtype)
+PURE_STATE_BYTES = {"adamw": 4.0, "adamw8bit": 2.0, "sgd": 2.0}
 #: NF4 with double quantisation: 4 bits + 8/64 + 32/(64*256) bits per parameter (QLoRA, section 3).
 NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)
 
@@ -128,7 +132,7 @@ def _choice(name: str, value: object, choices: Sequence[str]) -> str:
 def trained_bytes_per_param(dtype: str, optimizer: str, method: str = "full") -> tuple[float, float, float]:
     """(weight, gradient, optimizer) bytes of one trained parameter.
 
-    fp32: 4, 4, K. Mixed precision (bf16/fp16): full fine-tuning as DeepSpeed/ZeRO keep it, 2, 2, 4 + K (the
+    fp32: 4, 4, K. bf16-pure full fine-tuning: 2, 2, K/2 (states in bf16, no master copy). Mixed precision (bf16/fp16): full fine-tuning as DeepSpeed/ZeRO keep it, 2, 2, 4 + K (the
     fp32 master copy counted with the optimizer); LoRA as PEFT keeps adapters (fp32 under autocast), 4, 4, K;
     QLoRA as the QLoRA paper's code keeps them (adapters in the bf16 compute dtype, 32-bit optimizer), 2, 2, K.
     """
@@ -136,6 +140,8 @@ def trained_bytes_per_param(dtype: str, optimizer: str, method: str = "full") ->
     _choice("optimizer", optimizer, OPTIMIZERS)
     _choice("method", method, METHODS)
     states = OPTIMIZER_STATE_BYTES[optimizer]
+    if dtype == "bf16-pure" and method == "full":
+        return 2.0, 2.0, PURE_STATE_BYTES[optimizer]
     if dtype == "fp32" or method == "lora":
         return 4.0, 4.0, states
     if method == "qlora":
@@ -230,8 +236,8 @@ def estimate_memory(
         raise InvalidParameterError(f"{sharding} shards over several GPUs; use --gpus 2 or more, or sharding none",
                                     where="sharding")
     if base == "auto":
-        base = "nf4" if method == "qlora" else dtype
-    if method == "full" and base != dtype:
+        base = "nf4" if method == "qlora" else ("bf16" if dtype == "bf16-pure" else dtype)
+    if method == "full" and base != ("bf16" if dtype == "bf16-pure" else dtype):
         raise InvalidParameterError(f"full fine-tuning trains every weight in {dtype}; a {base} base applies "
                                     "to lora/qlora only", where="base")
     if method == "qlora" and base != "nf4":
