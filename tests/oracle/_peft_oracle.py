@@ -53,7 +53,8 @@ def build_meta_model(config: dict[str, Any]) -> torch.nn.Module:
         with torch.device("meta"):
             if classes:  # the class config.json names, as from_pretrained would build it
                 return getattr(transformers, classes[0])(hf_config)
-            auto = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM, "vit": AutoModel}.get(
+            auto = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM, "vit": AutoModel,
+                    "t5": transformers.AutoModelForSeq2SeqLM}.get(
                 model_type, AutoModelForCausalLM)
             return auto.from_config(hf_config)
 
