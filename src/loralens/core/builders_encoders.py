@@ -187,4 +187,52 @@ def t5(cfg: ConfigReader) -> ModelShape:
                    tie_word_embeddings=tied, task=cfg.task)
 
 
-__all__ = ["bert", "roberta", "t5", "vit"]
+def _whisper_layer(b: ShapeBuilder, d: int, ffn: int, cross: bool) -> None:
+    for attention in ("self_attn", "encoder_attn") if cross else ("self_attn",):
+        b.dense(f"{attention}.k_proj", d, d, False)
+        for x in ("v_proj", "q_proj", "out_proj"):
+            b.dense(f"{attention}.{x}", d, d, True)
+        b.norm(f"{attention}_layer_norm", d)
+    b.dense("fc1", d, ffn, True)
+    b.dense("fc2", ffn, d, True)
+    b.norm("final_layer_norm", d)
+
+
+def whisper(cfg: ConfigReader) -> ModelShape:
+    """Whisper: an audio encoder (two Conv1d over the mel bins: LoRA-able, not "all-linear"; a frozen sinusoidal
+    position table) and a text decoder with cross-attention; k_proj without bias; proj_out tied to embed_tokens."""
+    d, vocab = cfg.int("d_model"), cfg.int("vocab_size")
+    n_enc, n_dec = cfg.int("encoder_layers"), cfg.int("decoder_layers")
+    heads = cfg.int("encoder_attention_heads")
+    cfg.divide(d, heads, "d_model / encoder_attention_heads")
+    cfg.divide(d, cfg.int("decoder_attention_heads"), "d_model / decoder_attention_heads")
+    ffn_enc, ffn_dec = cfg.int("encoder_ffn_dim"), cfg.int("decoder_ffn_dim")
+    mels = cfg.int("num_mel_bins", default=80)
+    tied = cfg.bool("tie_word_embeddings", True)
+    b = ShapeBuilder()
+    with b.block(root(cfg, "model.")):
+        with b.block("encoder."):
+            b.dense("conv1", mels * 3, d, True, kernel=(mels, 3))
+            b.dense("conv2", d * 3, d, True, kernel=(d, 3))
+            b.embedding("embed_positions", cfg.int("max_source_positions", default=1500), d)
+            for i in range(n_enc):
+                with b.block(f"layers.{i}.", i):
+                    _whisper_layer(b, d, ffn_enc, False)
+            b.norm("layer_norm", d)
+        with b.block("decoder."):
+            b.embedding("embed_tokens", vocab, d)
+            b.embedding("embed_positions", cfg.int("max_target_positions", default=448), d)
+            for i in range(n_dec):
+                with b.block(f"layers.{i}.", i):
+                    _whisper_layer(b, d, ffn_dec, True)
+            b.norm("layer_norm", d)
+    if cfg.task == SEQ2SEQ_LM:
+        b.dense("proj_out", d, vocab, False, output_head=True, shared=tied)
+    elif cfg.task != BASE:
+        raise ConfigError(f"{cfg.model_type} has no {cfg.task} head", where=cfg.source)
+    return b.shape(hidden_size=d, num_layers=n_enc, intermediate_size=ffn_enc, num_attention_heads=heads,
+                   num_key_value_heads=heads, vocab_size=vocab, max_position_embeddings=0,
+                   tie_word_embeddings=tied, task=cfg.task)
+
+
+__all__ = ["bert", "roberta", "t5", "vit", "whisper"]
