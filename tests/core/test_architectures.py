@@ -133,7 +133,7 @@ def test_config_json_file_gives_the_same_architecture_as_the_preset(tmp_path: Pa
         ("{not json", "not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
         ('{"hidden_size": 8}', "missing field 'model_type'"),
-        ('{"model_type": "t5"}', "unsupported model_type 't5'; supported: " + ", ".join(SUPPORTED_MODEL_TYPES)),
+        ('{"model_type": "mamba"}', "unsupported model_type 'mamba'; supported: " + ", ".join(SUPPORTED_MODEL_TYPES)),
         ('{"model_type": "llama", "hidden_size": 64}', "missing field 'num_attention_heads'"),
         ('{"model_type": "gpt2", "n_embd": "768"}', "field 'n_embd' must be a whole number"),
         ('{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 5}', "not divisible"),

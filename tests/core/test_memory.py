@@ -307,3 +307,13 @@ def test_model_states_equal_what_torch_and_peft_allocate(method: str) -> None:
     spec = LoraConfigSpec(r=4, target_modules=("q_proj", "v_proj"))
     est = estimate_memory(arch, spec, method=method, dtype="bf16" if method == "lora" else "fp32").per_device
     assert (est.weights, est.gradients, est.optimizer) == (weights, grads, states)
+
+
+def test_bf16_pure_trains_without_master_weights() -> None:
+    from loralens.core.memory import trained_bytes_per_param
+
+    # the model in bf16 trained directly (PEFT's MetaMathQA full fine-tuning): torch's AdamW keeps its two states
+    # in the parameter's dtype, and there is no fp32 master copy
+    assert trained_bytes_per_param("bf16-pure", "adamw", "full") == (2.0, 2.0, 4.0)
+    assert trained_bytes_per_param("bf16", "adamw", "full") == (2.0, 2.0, 12.0)
+    assert trained_bytes_per_param("bf16-pure", "adamw", "lora") == (4.0, 4.0, 8.0)  # adapters stay fp32

@@ -25,7 +25,7 @@ GAPS = [("bert", {"modules_to_save": ["output", "dense"]})]
 def test_fixture_has_the_families() -> None:
     types = {entry["config"]["model_type"] for entry in FAMILIES.values()}
     assert {"qwen3", "qwen3_moe", "mixtral", "gemma", "gemma2", "gemma3_text", "phi3", "gpt_neox", "falcon", "bloom",
-            "roberta", "vit"} <= types
+            "roberta", "vit", "t5", "whisper"} <= types
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

@@ -53,7 +53,9 @@ def build_meta_model(config: dict[str, Any]) -> torch.nn.Module:
         with torch.device("meta"):
             if classes:  # the class config.json names, as from_pretrained would build it
                 return getattr(transformers, classes[0])(hf_config)
-            auto = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM, "vit": AutoModel}.get(
+            auto = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM, "vit": AutoModel,
+                    "t5": transformers.AutoModelForSeq2SeqLM,
+                    "whisper": transformers.AutoModelForSpeechSeq2Seq}.get(
                 model_type, AutoModelForCausalLM)
             return auto.from_config(hf_config)
 
@@ -67,9 +69,12 @@ def linear_digest_lines(model: torch.nn.Module) -> list[str]:
         elif isinstance(module, Conv1D):
             n_in, n_out = module.weight.shape
             lines.append(f"{name} {n_in} {n_out} {module.bias is not None}")
-        elif isinstance(module, torch.nn.Conv2d):
-            n_out, n_in, kh, kw = module.weight.shape
-            lines.append(f"{name} {n_in * kh * kw} {n_out} {module.bias is not None}")
+        elif isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
+            n_out, *kernel = module.weight.shape
+            size = 1
+            for k in kernel:
+                size *= k
+            lines.append(f"{name} {size} {n_out} {module.bias is not None}")
     return lines
 
 

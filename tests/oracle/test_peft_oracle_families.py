@@ -63,6 +63,14 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
                             "vocab_size": 100, "max_position_embeddings": 32, "enable_bias": False}),
     "gpt2-cross-attention": ("gpt2", {"n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100,
                                       "n_positions": 32, "add_cross_attention": True, **_TOK}),
+    "t5": ("t5", {"d_model": 64, "d_kv": 8, "d_ff": 96, "num_layers": 2, "num_heads": 4, "vocab_size": 100}),
+    "t5-v1.1-gated-untied": ("t5", {"d_model": 64, "d_kv": 16, "d_ff": 80, "num_layers": 2, "num_decoder_layers": 3,
+                                    "num_heads": 4, "vocab_size": 100, "feed_forward_proj": "gated-gelu",
+                                    "tie_word_embeddings": False, "relative_attention_num_buckets": 16}),
+    "whisper": ("whisper", {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+                            "decoder_attention_heads": 4, "encoder_ffn_dim": 96, "decoder_ffn_dim": 80,
+                            "vocab_size": 100, "num_mel_bins": 8, "max_source_positions": 30,
+                            "max_target_positions": 20, **_TOK, "decoder_start_token_id": 0}),
     "llama-untied-headdim": ("llama", {**_KV, "head_dim": 8, "tie_word_embeddings": False}),
 }
 
@@ -94,6 +102,8 @@ HEADS = {
     "falcon-tokcls": ("falcon-7b-like", "FalconForTokenClassification"),
     "bloom-qa": ("bloom", "BloomForQuestionAnswering"),
     "vit-imagecls": ("vit", "ViTForImageClassification"),
+    "t5-base-model": ("t5", "T5Model"),
+    "whisper-base-model": ("whisper", "WhisperModel"),
 }
 BASES = {**CONFIGS, "bert": ("bert", {**_D, "max_position_embeddings": 32})}
 

@@ -72,6 +72,12 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("gpt2-cross-attention", {"target_modules": ["c_attn"], "layers_to_transform": 1, "layers_pattern": "h"}),
     ("vit", {"target_modules": ["projection", "q_proj"], "use_dora": True}),
     ("vit-imagecls", {"target_modules": ["q_proj"], "modules_to_save": ["classifier"]}),
+    ("t5", {"target_modules": ["q", "v", "embed_tokens"], "use_dora": True}),
+    ("whisper", {"target_modules": ["conv1", "conv2", "q_proj", "v_proj"], "use_dora": True, "bias": "all"}),
+    ("whisper", {"target_modules": "all-linear", "modules_to_save": ["embed_positions"]}),
+    ("whisper", {"target_modules": ["q_proj", "embed_tokens"], "r": 4}),
+    ("t5", {"target_modules": ["shared", "wo"], "bias": "all"}),
+    ("t5-v1.1-gated-untied", {"target_modules": "all-linear", "modules_to_save": ["lm_head"]}),
 ]
 
 
@@ -110,7 +116,9 @@ def _real_model(config: dict[str, Any], dtype: torch.dtype) -> torch.nn.Module:
             model = getattr(transformers, classes[0])(hf_config)
         else:
             auto = {"bert": transformers.AutoModelForMaskedLM, "roberta": transformers.AutoModelForMaskedLM,
-                    "vit": transformers.AutoModel}.get(model_type, transformers.AutoModelForCausalLM)
+                    "vit": transformers.AutoModel, "t5": transformers.AutoModelForSeq2SeqLM,
+                    "whisper": transformers.AutoModelForSpeechSeq2Seq}.get(
+                        model_type, transformers.AutoModelForCausalLM)
             model = auto.from_config(hf_config)
     return model.to(dtype)
 

@@ -82,16 +82,18 @@ def adapter_tensors(arch: Any, spec: Any, adapted: Sequence[Any], params: Sequen
         if m.name in embeddings:
             out[key + "lora_embedding_A"] = (r, m.in_features)
             out[key + "lora_embedding_B"] = (m.out_features, r)
-        elif m.kernel:
+        elif m.kernel:  # Conv2d (in, kh, kw) or Conv1d (in, k): B is a 1x1 (or 1) convolution
+            ones = (1,) * (len(m.kernel) - 1)
             out[key + "lora_A.weight"] = (r, *m.kernel)
-            out[key + "lora_B.weight"] = (m.out_features, r, 1, 1)
+            out[key + "lora_B.weight"] = (m.out_features, r, *ones)
         else:
             out[key + "lora_A.weight"] = (r, m.in_features)
             out[key + "lora_B.weight"] = (m.out_features, r)
         if spec.lora_bias:
             out[key + "lora_B.bias"] = (m.out_features,)
         if spec.use_dora:
-            out[key + "lora_magnitude_vector"] = (1, m.out_features, 1, 1) if m.kernel else (m.out_features,)
+            out[key + "lora_magnitude_vector"] = ((1, m.out_features, *(1,) * (len(m.kernel) - 1)) if m.kernel
+                                                  else (m.out_features,))
         if spec.bias != "none" and m.bias:
             out[key + "base_layer.bias"] = (m.out_features,)
     by_module: dict[str, list[Any]] = {}

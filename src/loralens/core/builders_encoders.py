@@ -7,7 +7,7 @@ RoBERTa's sequence classifier has its own two-layer ``classifier`` instead; the 
 from __future__ import annotations
 
 from loralens.core.builders import root
-from loralens.core.heads import BASE, IMAGE_CLS, MASKED_LM, QA, SEQ_CLS, TOKEN_CLS
+from loralens.core.heads import BASE, IMAGE_CLS, MASKED_LM, QA, SEQ2SEQ_LM, SEQ_CLS, TOKEN_CLS
 from loralens.core.model_shape import ConfigReader, ModelShape, ShapeBuilder
 from loralens.errors import ConfigError
 
@@ -133,4 +133,106 @@ def vit(cfg: ConfigReader) -> ModelShape:
                    tie_word_embeddings=False, task=task, num_labels=labels)
 
 
-__all__ = ["bert", "roberta", "vit"]
+def _t5_stack(b: ShapeBuilder, cfg: ConfigReader, name: str, n: int, d: int, inner: int, ffn: int, vocab: int,
+              gated: bool, buckets: int, heads: int) -> None:
+    with b.block(name + "."):
+        b.tied_embedding("embed_tokens", vocab, d)
+        for i in range(n):
+            with b.block(f"block.{i}.", i):
+                sub = 0
+                for attention in ("SelfAttention", "EncDecAttention") if name == "decoder" else ("SelfAttention",):
+                    with b.block(f"layer.{sub}."):
+                        for x in "qkv":
+                            b.dense(f"{attention}.{x}", d, inner, False)
+                        b.dense(f"{attention}.o", inner, d, False)
+                        if i == 0 and attention == "SelfAttention":
+                            b.embedding(f"{attention}.relative_attention_bias", buckets, heads)
+                        b.norm("layer_norm", d, kind="rmsnorm", bias=False)
+                    sub += 1
+                with b.block(f"layer.{sub}."):
+                    if gated:
+                        b.dense("DenseReluDense.wi_0", d, ffn, False)
+                        b.dense("DenseReluDense.wi_1", d, ffn, False)
+                    else:
+                        b.dense("DenseReluDense.wi", d, ffn, False)
+                    b.dense("DenseReluDense.wo", ffn, d, False)
+                    b.norm("layer_norm", d, kind="rmsnorm", bias=False)
+        b.norm("final_layer_norm", d, kind="rmsnorm", bias=False)
+
+
+def t5(cfg: ConfigReader) -> ModelShape:
+    """T5 (encoder-decoder): ``shared`` embeddings (the encoder's and decoder's embed_tokens are the same weight),
+    relative position biases in each stack's first block, ReLU or gated (v1.1: wi_0, wi_1) feed-forward,
+    lm_head tied to ``shared`` unless tie_word_embeddings is false; T5Model has no lm_head."""
+    d, heads, d_kv = cfg.int("d_model"), cfg.int("num_heads"), cfg.int("d_kv")
+    n = cfg.int("num_layers")
+    n_dec = cfg.int("num_decoder_layers", default=n)
+    ffn, vocab = cfg.int("d_ff"), cfg.int("vocab_size")
+    buckets = cfg.int("relative_attention_num_buckets", default=32)
+    proj = cfg.data.get("feed_forward_proj", "relu")
+    if not isinstance(proj, str):
+        raise ConfigError(f"field 'feed_forward_proj' must be a string, got {proj!r}", where=cfg.source)
+    gated = proj.startswith("gated-")
+    tied = cfg.bool("tie_word_embeddings", True)
+    b = ShapeBuilder()
+    b.embedding("shared", vocab, d)
+    _t5_stack(b, cfg, "encoder", n, d, heads * d_kv, ffn, vocab, gated, buckets, heads)
+    _t5_stack(b, cfg, "decoder", n_dec, d, heads * d_kv, ffn, vocab, gated, buckets, heads)
+    if cfg.task == SEQ2SEQ_LM:
+        b.dense("lm_head", d, vocab, False, output_head=True, shared=tied)
+    elif cfg.task != BASE:
+        raise ConfigError(f"{cfg.model_type} has no {cfg.task} head", where=cfg.source)
+    return b.shape(hidden_size=d, num_layers=n, intermediate_size=ffn, num_attention_heads=heads,
+                   num_key_value_heads=heads, vocab_size=vocab, max_position_embeddings=0,
+                   tie_word_embeddings=tied, task=cfg.task)
+
+
+def _whisper_layer(b: ShapeBuilder, d: int, ffn: int, cross: bool) -> None:
+    for attention in ("self_attn", "encoder_attn") if cross else ("self_attn",):
+        b.dense(f"{attention}.k_proj", d, d, False)
+        for x in ("v_proj", "q_proj", "out_proj"):
+            b.dense(f"{attention}.{x}", d, d, True)
+        b.norm(f"{attention}_layer_norm", d)
+    b.dense("fc1", d, ffn, True)
+    b.dense("fc2", ffn, d, True)
+    b.norm("final_layer_norm", d)
+
+
+def whisper(cfg: ConfigReader) -> ModelShape:
+    """Whisper: an audio encoder (two Conv1d over the mel bins: LoRA-able, not "all-linear"; a frozen sinusoidal
+    position table) and a text decoder with cross-attention; k_proj without bias; proj_out tied to embed_tokens."""
+    d, vocab = cfg.int("d_model"), cfg.int("vocab_size")
+    n_enc, n_dec = cfg.int("encoder_layers"), cfg.int("decoder_layers")
+    heads = cfg.int("encoder_attention_heads")
+    cfg.divide(d, heads, "d_model / encoder_attention_heads")
+    cfg.divide(d, cfg.int("decoder_attention_heads"), "d_model / decoder_attention_heads")
+    ffn_enc, ffn_dec = cfg.int("encoder_ffn_dim"), cfg.int("decoder_ffn_dim")
+    mels = cfg.int("num_mel_bins", default=80)
+    tied = cfg.bool("tie_word_embeddings", True)
+    b = ShapeBuilder()
+    with b.block(root(cfg, "model.")):
+        with b.block("encoder."):
+            b.dense("conv1", mels * 3, d, True, kernel=(mels, 3))
+            b.dense("conv2", d * 3, d, True, kernel=(d, 3))
+            b.embedding("embed_positions", cfg.int("max_source_positions", default=1500), d)
+            for i in range(n_enc):
+                with b.block(f"layers.{i}.", i):
+                    _whisper_layer(b, d, ffn_enc, False)
+            b.norm("layer_norm", d)
+        with b.block("decoder."):
+            b.embedding("embed_tokens", vocab, d)
+            b.embedding("embed_positions", cfg.int("max_target_positions", default=448), d)
+            for i in range(n_dec):
+                with b.block(f"layers.{i}.", i):
+                    _whisper_layer(b, d, ffn_dec, True)
+            b.norm("layer_norm", d)
+    if cfg.task == SEQ2SEQ_LM:
+        b.dense("proj_out", d, vocab, False, output_head=True, shared=tied)
+    elif cfg.task != BASE:
+        raise ConfigError(f"{cfg.model_type} has no {cfg.task} head", where=cfg.source)
+    return b.shape(hidden_size=d, num_layers=n_enc, intermediate_size=ffn_enc, num_attention_heads=heads,
+                   num_key_value_heads=heads, vocab_size=vocab, max_position_embeddings=0,
+                   tie_word_embeddings=tied, task=cfg.task)
+
+
+__all__ = ["bert", "roberta", "t5", "vit", "whisper"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loralens.core import builders, builders_encoders, builders_gpt
-from loralens.core.heads import BASE, CAUSAL_LM, IMAGE_CLS, MASKED_LM, QA, SEQ_CLS, TOKEN_CLS
+from loralens.core.heads import BASE, CAUSAL_LM, IMAGE_CLS, MASKED_LM, QA, SEQ2SEQ_LM, SEQ_CLS, TOKEN_CLS
 from loralens.core.model_shape import ConfigReader, ModelShape
 from loralens.errors import ConfigError
 
@@ -98,6 +98,11 @@ FAMILIES: dict[str, Family] = {
         _f("roberta", builders_encoders.roberta, ("query", "value"),
            (("key", "value", "output.dense"), ("output.dense",)), "RobertaModel", dropout=(True, True),
            mlp_tensors=2, head_transform_tensors=3, tasks=_ENCODER),
+        # T5: ReLU (v1.0) or gated GELU (v1.1) feed-forward; no dropout masks counted (dropout_rate 0.1 in t5-base)
+        _f("t5", builders_encoders.t5, ("q", "v"), (("k", "v", "wo"), ("wo",)), "T5Model", mlp_tensors=2,
+           dropout=(True, True), tasks=(SEQ2SEQ_LM, BASE)),
+        _f("whisper", builders_encoders.whisper, (), ((), ()), "WhisperModel", mlp_tensors=2, dropout=(False, False),
+           tasks=(SEQ2SEQ_LM, BASE)),  # PEFT has no default targets for whisper
         _f("vit", builders_encoders.vit, (), ((), ()), "ViTModel", mlp_tensors=2, tasks=(BASE, IMAGE_CLS)),
         # not in transformers: the LoRA paper's GPT-3 with llama's names; LoRA's Wq, Wv; IA3 borrows llama's names
         _f("gpt3", builders_gpt.gpt3, _QV, _IA3_KV, "", dropout=(True, True), mlp_tensors=2, public=False,

@@ -16,19 +16,19 @@ from typing import Any
 
 from loralens.errors import ConfigError
 
-CAUSAL_LM, MASKED_LM, SEQ_CLS, TOKEN_CLS, QA, IMAGE_CLS, BASE = (
-    "causal_lm", "masked_lm", "seq_cls", "token_cls", "qa", "image_cls", "base")
-TASKS = (CAUSAL_LM, MASKED_LM, SEQ_CLS, TOKEN_CLS, QA, IMAGE_CLS, BASE)
+CAUSAL_LM, MASKED_LM, SEQ_CLS, TOKEN_CLS, QA, IMAGE_CLS, SEQ2SEQ_LM, BASE = (
+    "causal_lm", "masked_lm", "seq_cls", "token_cls", "qa", "image_cls", "seq2seq_lm", "base")
+TASKS = (CAUSAL_LM, MASKED_LM, SEQ_CLS, TOKEN_CLS, QA, IMAGE_CLS, SEQ2SEQ_LM, BASE)
 
 #: class-name suffix -> task (the bare model is the family's base_class exactly: GPT2Model, not GPT2DoubleHeadsModel)
 CLASS_SUFFIXES = (
     ("ForCausalLM", CAUSAL_LM), ("LMHeadModel", CAUSAL_LM), ("ForMaskedLM", MASKED_LM),
     ("ForSequenceClassification", SEQ_CLS), ("ForTokenClassification", TOKEN_CLS), ("ForQuestionAnswering", QA),
-    ("ForImageClassification", IMAGE_CLS),
+    ("ForImageClassification", IMAGE_CLS), ("ForConditionalGeneration", SEQ2SEQ_LM),
 )
 #: the PEFT task_type that goes with each head (what a user of that model class sets)
 PEFT_TASK_TYPE = {CAUSAL_LM: "CAUSAL_LM", SEQ_CLS: "SEQ_CLS", TOKEN_CLS: "TOKEN_CLS", QA: "QUESTION_ANS",
-                  MASKED_LM: None, IMAGE_CLS: None, BASE: "FEATURE_EXTRACTION"}
+                  MASKED_LM: None, IMAGE_CLS: None, SEQ2SEQ_LM: "SEQ_2_SEQ_LM", BASE: "FEATURE_EXTRACTION"}
 #: modules_to_save names PEFT adds for a task_type
 TASK_MODULES_TO_SAVE = {"SEQ_CLS": ("classifier", "score"), "TOKEN_CLS": ("classifier", "score"),
                         "QUESTION_ANS": ("qa_outputs",)}
@@ -68,5 +68,5 @@ def resolve_task(data: Mapping[str, Any], tasks: tuple[str, ...], model_type: st
     return task
 
 
-__all__ = ["BASE", "CAUSAL_LM", "IMAGE_CLS", "MASKED_LM", "PEFT_TASK_TYPE", "QA", "SEQ_CLS", "SEQ_CLS_HEAD_NAMES",
+__all__ = ["BASE", "CAUSAL_LM", "IMAGE_CLS", "MASKED_LM", "PEFT_TASK_TYPE", "QA", "SEQ2SEQ_LM", "SEQ_CLS", "SEQ_CLS_HEAD_NAMES",
            "TASKS", "TASK_MODULES_TO_SAVE", "TOKEN_CLS", "resolve_task", "task_of_class"]

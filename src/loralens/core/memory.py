@@ -43,21 +43,22 @@ else for the caching allocator's fragmentation and temporary buffers (both docum
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from loralens.core.architectures import Architecture
+from loralens.core.memory_activations import ATTENTIONS, _layer_index, activation_bytes, layer_activation_bytes
 from loralens.core.validation import check_int
 from loralens.errors import InvalidParameterError
 
 METHODS = ("full", "lora", "qlora")
-DTYPES = ("fp32", "bf16", "fp16")
+#: bf16-pure: the model itself in bf16 and trained so (weights, gradients and the optimizer's states in bf16, no
+#: fp32 master copy), as PEFT's MetaMathQA benchmark runs full fine-tuning; bf16/fp16 are mixed precision
+DTYPES = ("fp32", "bf16", "fp16", "bf16-pure")
 BASES = ("auto", "fp32", "bf16", "fp16", "int8", "nf4")
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
 SHARDINGS = ("none", "zero1", "zero2", "zero3", "fsdp")
-ATTENTIONS = ("sdpa", "eager")
 
 GB = 10**9
 GiB = 2**30
@@ -73,7 +74,9 @@ FRAGMENTATION = 0.10
 #: Bytes of one optimizer state set per trained parameter (K without the master weights).
 OPTIMIZER_STATE_BYTES = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
 #: Bytes per stored element of each dtype.
-DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "bf16-pure": 2}
+#: Optimizer states in bf16 (bf16-pure full fine-tuning: torch's AdamW keeps them in the parameter's dtype)
+PURE_STATE_BYTES = {"adamw": 4.0, "adamw8bit": 2.0, "sgd": 2.0}
 #: NF4 with double quantisation: 4 bits + 8/64 + 32/(64*256) bits per parameter (QLoRA, section 3).
 NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)
 
@@ -129,7 +132,7 @@ def _choice(name: str, value: object, choices: Sequence[str]) -> str:
 def trained_bytes_per_param(dtype: str, optimizer: str, method: str = "full") -> tuple[float, float, float]:
     """(weight, gradient, optimizer) bytes of one trained parameter.
 
-    fp32: 4, 4, K. Mixed precision (bf16/fp16): full fine-tuning as DeepSpeed/ZeRO keep it, 2, 2, 4 + K (the
+    fp32: 4, 4, K. bf16-pure full fine-tuning: 2, 2, K/2 (states in bf16, no master copy). Mixed precision (bf16/fp16): full fine-tuning as DeepSpeed/ZeRO keep it, 2, 2, 4 + K (the
     fp32 master copy counted with the optimizer); LoRA as PEFT keeps adapters (fp32 under autocast), 4, 4, K;
     QLoRA as the QLoRA paper's code keeps them (adapters in the bf16 compute dtype, 32-bit optimizer), 2, 2, K.
     """
@@ -137,6 +140,8 @@ def trained_bytes_per_param(dtype: str, optimizer: str, method: str = "full") ->
     _choice("optimizer", optimizer, OPTIMIZERS)
     _choice("method", method, METHODS)
     states = OPTIMIZER_STATE_BYTES[optimizer]
+    if dtype == "bf16-pure" and method == "full":
+        return 2.0, 2.0, PURE_STATE_BYTES[optimizer]
     if dtype == "fp32" or method == "lora":
         return 4.0, 4.0, states
     if method == "qlora":
@@ -174,128 +179,6 @@ def model_state_bytes(
         if sharding in ("zero3", "fsdp"):
             weights /= n
     return math.ceil(weights), math.ceil(gradients), math.ceil(states)
-
-
-def layer_activation_bytes(
-    *,
-    hidden: int,
-    kv_hidden: int,
-    intermediate: int,
-    heads: int,
-    seq_len: int,
-    batch_size: int,
-    element_bytes: int = 2,
-    gated_mlp: bool = False,
-    hidden_dropout: bool = True,
-    attention_dropout: bool = True,
-    attention: str = "eager",
-    lora_rank_sum: int = 0,
-    mlp_tensors: int | None = None,
-    rope: bool = False,
-) -> int:
-    """Bytes one transformer layer keeps for the backward pass (Korthikanti et al. 2022, section 4.1, generalised).
-
-    With element_bytes=2, kv_hidden=hidden, intermediate=4*hidden, no gate, both dropouts and eager attention
-    this is exactly s*b*h*(34 + 5*a*s/h). Terms (s tokens, b sequences, e bytes per element):
-      norms: the inputs of the two layer norms, 2*e*sbh;
-      attention: QKV input e*sbh, Q and K e*sb(h + h_kv), V e*sb*h_kv, output-projection input e*sbh,
-        residual dropout mask sbh; eager adds the softmax output e*a*s^2*b and, with attention dropout, its mask
-        a*s^2*b and output e*a*s^2*b; SDPA/flash instead keeps a 4-byte log-sum-exp per head and token, 4*a*s*b;
-      MLP: first-linear input e*sbh, then 2*e*sb*i (activation input and output) or, gated, 4*e*sb*i (gate and
-        up outputs, SiLU output, their product), and the residual dropout mask sbh; ``mlp_tensors`` overrides
-        the number of i-wide tensors (``Family.mlp_tensors``);
-      rotary embeddings (``rope``): 2*e*sb*(h + h_kv) for Q and K before rotation and their rotated halves;
-      LoRA: the output of each adapted module's A (the input of B), e*sb*r, summed over the layer's adapters.
-    """
-    if attention not in ATTENTIONS:
-        raise InvalidParameterError(f"must be one of {', '.join(ATTENTIONS)}, got {attention!r}", where="attention")
-    e, s, b, h, a = element_bytes, seq_len, batch_size, hidden, heads
-    sbh = s * b * h
-    mask = sbh if hidden_dropout else 0
-    norms = 2 * e * sbh
-    attn = e * sbh + e * s * b * (h + kv_hidden) + e * s * b * kv_hidden + e * sbh + mask
-    if attention == "eager":
-        attn += e * a * s * s * b
-        if attention_dropout:
-            attn += a * s * s * b + e * a * s * s * b
-    else:
-        attn += 4 * a * s * b
-    if mlp_tensors is None:
-        mlp_tensors = 4 if gated_mlp else 2
-    mlp = e * sbh + mlp_tensors * e * s * b * intermediate + mask
-    if rope:
-        attn += 2 * e * s * b * (h + kv_hidden)
-    return norms + attn + mlp + e * s * b * lora_rank_sum
-
-
-def _layer_index(name: str) -> int | None:
-    match = re.search(r"\.(\d+)\.", name)
-    return int(match.group(1)) if match else None
-
-
-def _arch_facts(arch: Architecture) -> dict[str, Any]:
-    family = arch.family
-    heads = arch.num_attention_heads
-    kv_heads = arch.num_key_value_heads or heads
-    hidden = arch.hidden_size
-    modules = arch.linear_modules
-    k_proj = next((m for m in modules if m.name.endswith("self_attn.k_proj")), None)
-    kv_hidden = k_proj.out_features if k_proj is not None else kv_heads * (hidden // heads)
-    hidden_dropout, attention_dropout = family.dropout
-    return {
-        "hidden": hidden,
-        "kv_hidden": kv_hidden,
-        "intermediate": int(arch.intermediate_size),
-        "heads": heads,
-        "layers": int(arch.num_layers),
-        "vocab": int(arch.vocab_size),
-        "gated_mlp": family.gated_mlp,
-        "mlp_tensors": family.mlp_tensors,
-        "rope": family.rope,
-        "hidden_dropout": hidden_dropout,
-        "attention_dropout": attention_dropout,
-        "modules": modules,
-        "head_transform_tensors": family.head_transform_tensors,
-    }
-
-
-def activation_bytes(
-    arch: Architecture,
-    *,
-    batch_size: int,
-    seq_len: int,
-    element_bytes: int = 2,
-    gradient_checkpointing: bool = False,
-    attention: str = "sdpa",
-    lora_ranks: Sequence[tuple[str, int]] = (),
-) -> int:
-    """Activation bytes of a whole forward pass kept for backward (see the module docstring)."""
-    facts = _arch_facts(arch)
-    per_layer_rank: dict[int | None, int] = {}
-    for name, r in lora_ranks:
-        index = _layer_index(name)
-        per_layer_rank[index] = per_layer_rank.get(index, 0) + r
-
-    def layer(rank_sum: int) -> int:
-        return layer_activation_bytes(
-            hidden=facts["hidden"], kv_hidden=facts["kv_hidden"], intermediate=facts["intermediate"],
-            heads=facts["heads"], seq_len=seq_len, batch_size=batch_size, element_bytes=element_bytes,
-            gated_mlp=facts["gated_mlp"], hidden_dropout=facts["hidden_dropout"],
-            attention_dropout=facts["attention_dropout"], attention=attention, lora_rank_sum=rank_sum,
-            mlp_tensors=facts["mlp_tensors"], rope=facts["rope"],
-        )
-
-    s, b, h, layers = seq_len, batch_size, facts["hidden"], facts["layers"]
-    outside = 2 * element_bytes * s * b * h + 4 * s * b * facts["vocab"]
-    if facts["hidden_dropout"]:
-        outside += s * b * h  # the embeddings' dropout mask
-    # a head's transform (BERT's MLM head: dense input, GELU in/out, LayerNorm)
-    outside += facts["head_transform_tensors"] * element_bytes * s * b * h
-    outside += element_bytes * s * b * per_layer_rank.get(None, 0)
-    ranks = [per_layer_rank.get(i, 0) for i in range(layers)]
-    if gradient_checkpointing:
-        return layers * element_bytes * s * b * h + layer(max(ranks, default=0)) + outside
-    return sum(layer(r) for r in ranks) + outside
 
 
 def _frozen_bytes(arch: Architecture, frozen_params: int, base: str, dtype: str) -> tuple[float, int]:
@@ -353,8 +236,8 @@ def estimate_memory(
         raise InvalidParameterError(f"{sharding} shards over several GPUs; use --gpus 2 or more, or sharding none",
                                     where="sharding")
     if base == "auto":
-        base = "nf4" if method == "qlora" else dtype
-    if method == "full" and base != dtype:
+        base = "nf4" if method == "qlora" else ("bf16" if dtype == "bf16-pure" else dtype)
+    if method == "full" and base != ("bf16" if dtype == "bf16-pure" else dtype):
         raise InvalidParameterError(f"full fine-tuning trains every weight in {dtype}; a {base} base applies "
                                     "to lora/qlora only", where="base")
     if method == "qlora" and base != "nf4":

@@ -110,6 +110,11 @@ class ShapeBuilder:
     def embedding(self, name: str, rows: int, dim: int) -> None:
         self.other.append(ParamHolder(self._prefix + name, "embedding", rows * dim, 0, (rows, dim)))
 
+    def tied_embedding(self, name: str, rows: int, dim: int) -> None:
+        """An embedding whose weight is another module's (T5's encoder/decoder embed_tokens are ``shared``): a
+        LoRA target with its shape, no parameters of its own."""
+        self.other.append(ParamHolder(self._prefix + name, "embedding", 0, 0, (rows, dim)))
+
     def norm(self, name: str, dim: int, *, kind: str = "layernorm", bias: bool = True, affine: bool = True) -> None:
         """A LayerNorm (weight and, with ``bias``, bias of ``dim``) or an RMSNorm (weight only)."""
         weight = dim if affine else 0

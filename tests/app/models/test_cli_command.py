@@ -8,7 +8,7 @@ import pytest
 
 from loralens.app.models import view as cm
 from loralens.cli import build_parser
-from loralens.commands.models import memory_from_args
+from loralens.commands.models_memory import memory_from_args
 
 
 @pytest.mark.parametrize("state", [
