@@ -271,3 +271,21 @@ def test_informational_config_fields_of_any_type_are_shown_as_written(tmp_path: 
     assert (code, err) == (0, "")
     summary = json.loads(out)["summary"]
     assert (summary["peft_version"], summary["base_model"]) == ("NaN", "5")
+
+
+def test_a_rank_pattern_that_backtracks_without_end_is_one_line(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A 482-byte-style attack: a key like (a|a)+ over a module name with a long run of a's. PEFT's re would take
+    days (and freeze the app); loralens refuses in one line naming rank_pattern, and writes nothing."""
+    long_name = "base_model.model." + "a" * 40 + "c"
+
+    def rename(arrays: dict[str, np.ndarray]) -> None:
+        for key in [k for k in arrays if ".layers.0.self_attn.q_proj." in k]:
+            arrays[key.replace("model.layers.0.self_attn.q_proj", "a" * 40 + "c")] = arrays.pop(key)
+
+    folder = make_adapter(tmp_path / "slow", config=_config(rank_pattern={"(a|a)+": 4}), tensors=rename)
+    assert any(long_name in key for key in load_arrays(folder / WEIGHTS))
+    for argv in (["inspect", str(folder)], ["resize", str(folder), "--rank", "2", "-o", str(tmp_path / "out")]):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and err.count("\n") == 1 and "rank_pattern" in err and "takes over" in err, err
+        assert not (tmp_path / "out").exists()

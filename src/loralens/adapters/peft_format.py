@@ -306,6 +306,8 @@ def _build(config: dict[str, Any], spec: LoraConfigSpec, file: SafetensorsFile, 
             )
         try:
             module = _read_module(spec, file, stem, roles, kinds[stem])
+        except InvalidParameterError as error:  # a user pattern of the config (rank_pattern, ...) that cannot run
+            raise AdapterError(error.message, where=f"{CONFIG_NAME}: {error.where}") from None
         except _Unsupported as why:
             for expert in why.experts:
                 dtypes.update({expert.dtype, expert.b_dtype or expert.dtype})

@@ -26,6 +26,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from loralens.core.user_regex import user_pattern
+
 _DTYPES = {"fp32": ("F32", 4), "bf16": ("BF16", 2), "fp16": ("F16", 2)}
 _PREFIX = "base_model.model."
 _EMBEDDING_LAYER_NAMES = ("embed_tokens", "lm_head")
@@ -38,7 +40,7 @@ def _embedding_targeted(arch: Any, spec: Any) -> bool:
     if isinstance(targets, str):
         if targets.lower() == "all-linear":
             return False
-        regex = re.compile(targets)
+        regex = user_pattern(targets, "target_modules")
         return any(regex.fullmatch(n) for n in arch.module_names
                    if any(re.match(rf"(.*\.)?{e}$", n) for e in _EMBEDDING_LAYER_NAMES))
     return any(e in targets for e in _EMBEDDING_LAYER_NAMES)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from loralens.core.user_regex import user_pattern
 from loralens.core.counting import scaling
 from loralens.core.validation import check_float, check_int
 from loralens.errors import InvalidParameterError
@@ -157,8 +158,8 @@ class LoraConfigSpec:
 
     def module_rank_alpha(self, module_path: str) -> tuple[int, float]:
         """r and lora_alpha of one module: the first matching rank_pattern / alpha_pattern key, else r, lora_alpha."""
-        r_key = pattern_key(self.rank_pattern, module_path) if self.rank_pattern else None
-        a_key = pattern_key(self.alpha_pattern, module_path) if self.alpha_pattern else None
+        r_key = pattern_key(self.rank_pattern, module_path, "rank_pattern") if self.rank_pattern else None
+        a_key = pattern_key(self.alpha_pattern, module_path, "alpha_pattern") if self.alpha_pattern else None
         r = self.rank_pattern[r_key] if r_key is not None else self.r
         alpha = self.alpha_pattern[a_key] if a_key is not None else self.lora_alpha
         return r, alpha
@@ -169,13 +170,15 @@ class LoraConfigSpec:
         return r, alpha, scaling(r, alpha, self.use_rslora)
 
 
-def pattern_key(pattern_keys: Mapping[str, Any] | list[str] | tuple[str, ...], module_path: str) -> str | None:
+def pattern_key(pattern_keys: Mapping[str, Any] | list[str] | tuple[str, ...], module_path: str,
+                where: str = "rank_pattern / alpha_pattern") -> str | None:
     """PEFT's ``get_pattern_key``: the first key (in order) for which ``re.match(rf"(.*\\.)?({key})$", path)``.
 
-    Keys were checked to be valid regexes when the spec was made, so there is no fallback that could disagree.
+    Keys were checked to be valid regexes when the spec was made, so there is no fallback that could disagree; the
+    match is bounded in time (``user_regex``).
     """
     for key in pattern_keys:
-        if re.match(rf"(.*\.)?({key})$", module_path):
+        if user_pattern(rf"(.*\.)?({key})$", where, key).match(module_path):
             return key
     return None
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loralens.core.user_regex import user_pattern
 from loralens.core.architectures import Architecture, LinearModule
 from loralens.core.counting import lora_params, scaling
 from loralens.core.adapter_file import adapter_file_bytes
@@ -104,14 +105,14 @@ _KIND_TEXT = {"layernorm": "a LayerNorm", "rmsnorm": "an RMSNorm", "bias": "a mo
 def _name_matcher(spec: LoraConfigSpec, targets: tuple[str, ...] | str) -> Callable[[str], bool]:
     """PEFT's check_target_module_exists for a regex str or a list of names (layers_to_transform, layers_pattern)."""
     if isinstance(targets, str):
-        regex = re.compile(targets)
+        regex = user_pattern(targets, "target_modules")
         return lambda name: regex.fullmatch(name) is not None
     exact = set(targets)
     suffixes = tuple("." + t for t in targets)
     layers = spec.layers_to_transform
     using_layers = layers is not None and (not isinstance(layers, tuple) or len(layers) != 0)
     wanted = {layers} if isinstance(layers, int) else set(layers or ())
-    patterns = [re.compile(rf"(?:^|.*?\.){p}\.(?P<idx>\d+)\.") for p in spec.layers_pattern or ()]
+    patterns = [user_pattern(rf"(?:^|.*?\.){p}\.(?P<idx>\d+)\.", "layers_pattern", p) for p in spec.layers_pattern or ()]
 
     def match(name: str) -> bool:
         if name in exact:

@@ -20,13 +20,13 @@ The rules, from huggingface/peft 0.21:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loralens.core.architectures import Architecture, LinearModule
 from loralens.core.heads import TASK_MODULES_TO_SAVE
 from loralens.core.peft_config import LoraConfigSpec
+from loralens.core.user_regex import user_pattern
 from loralens.errors import InvalidParameterError
 
 #: task types whose head names PEFT adds before placing the LoRA layers (the others: after)
@@ -45,11 +45,11 @@ def task_modules(spec: LoraConfigSpec) -> tuple[tuple[str, ...], tuple[str, ...]
 def exclusion(spec: LoraConfigSpec, saved_before: Sequence[str]):  # noqa: ANN201
     """PEFT's exclusion test of one module name (exclude_modules, then modules_to_save), or None."""
     excluded = spec.exclude_modules
-    saved = [re.compile(rf"(^|.*\.){m}($|\..*)") for m in saved_before]
+    saved = [user_pattern(rf"(^|.*\.){m}($|\..*)", "modules_to_save", m) for m in saved_before]
     if excluded is None and not saved:
         return None
     if isinstance(excluded, str):
-        regex = re.compile(excluded)
+        regex = user_pattern(excluded, "exclude_modules")
         by_exclude = lambda name: regex.fullmatch(name) is not None  # noqa: E731
     elif excluded:
         exact, suffixes = set(excluded), tuple("." + e for e in excluded)
