@@ -1,5 +1,6 @@
 """The Labs page in-process (NiceGUI's user fixture): URL state, runs off the event loop, messages, supersession."""
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -82,6 +83,25 @@ async def test_a_running_run_is_stopped_by_a_newer_change(user: User, recorded_f
     _set(user, "lab-steps", 20)
     await user.should_see("A rank-2 LoRA trained for 20 Adam steps", retries=WAIT)
     assert [(call[0]["steps"], call[1]) for call in recorded_fit] == [(5000, "Superseded"), (20, "finished")]
+
+
+async def test_stop_ends_a_long_run_and_keeps_the_last_result(user: User, recorded_fit: list) -> None:
+    await user.open("/labs?lab=fit&d=128&k=128&rank=2&target_rank=4&steps=40")
+    await user.should_see("A rank-2 LoRA", retries=WAIT)
+    _set(user, "lab-steps", 5000)
+    for _ in range(WAIT):  # wait until the long run has started in its worker thread
+        if recorded_fit[-1][0]["steps"] == 5000:
+            break
+        await asyncio.sleep(0.05)
+    await user.should_see("of 5,000 steps", retries=WAIT)
+    user.find(marker="lab-stop").click()
+    await user.should_see("Stopped. The charts and the reading below are from the last run that worked", retries=WAIT)
+    for _ in range(WAIT):
+        if recorded_fit[-1][1] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert recorded_fit[-1][1] == "Superseded"  # the worker stopped computing, not just the page
+    assert _reading_text(user).startswith("A rank-2 LoRA trained for 40 Adam steps")
 
 
 async def test_bad_parameter_is_shown_beside_the_controls(user: User) -> None:

@@ -71,3 +71,14 @@ def test_every_control_is_wide_enough_for_its_largest_value(lab: str) -> None:
             digits = len(view.format_value(value))
             assert digits * view.DIGIT_PX + view.FIELD_PADDING_PX <= outer, (param.name, value)
     assert view.control_width(LABS[lab].param("seed")) == "w-32"  # 4294967295: ten digits
+
+
+def test_progress_text_gives_the_time_left_once_the_pace_is_known() -> None:
+    from loralens.app.labs.view import progress_text
+
+    assert progress_text(0, 5000, 0.0) == "running…"
+    assert progress_text(100, 5000, 0.1) == "running… 100 of 5,000 steps"  # too early to tell the pace
+    # 1,000 steps in 2 s: 4,000 more at that pace take 8 s
+    assert progress_text(1000, 5000, 2.0) == "running… 1,000 of 5,000 steps · about 8 s left"
+    assert progress_text(4900, 5000, 9.8) == "running… 4,900 of 5,000 steps · under 2 s left"
+    assert progress_text(5000, 5000, 10.0) == "running… 5,000 of 5,000 steps"

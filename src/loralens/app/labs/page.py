@@ -20,7 +20,7 @@ from nicegui import background_tasks, ui
 
 from loralens.app import workers
 from loralens.app.labs.view import (Shown, control_width, lab_url, number_value, parse_state, precheck,
-                                    refused, shown)
+                                    progress_text, refused, shown)
 from loralens.app.layout import error_label, page_frame, show_message
 from loralens.app.url_state import embed_of, format_value
 from loralens.core.labs import LABS
@@ -56,6 +56,7 @@ class LabView:
         self.embed = embed
         self.generation = 0
         self.progress = (0, 1)  # (done, total) steps: written by the worker thread, read by a timer on the loop
+        self.started = 0.0  # monotonic time of the run's first step (0: not started)
         self.waiting = 0  # the run's place in the server's queue (0: running or none)
         self.controls: dict[str, ui.number] = {}
         self.last: Shown | None = None  # the last result shown, kept while a refused value is on screen
@@ -87,6 +88,8 @@ class LabView:
             ui.spinner(size="1.5em")
             self.busy_label = ui.label("running…").classes("ll-muted")
             self.bar = ui.linear_progress(value=0.0, show_value=False).classes("w-40")
+            ui.button("Stop", on_click=self.cancel_run).props('flat dense no-caps data-testid="lab-stop"').mark(
+                "lab-stop")
         self.busy.set_visibility(False)
         self.note = ui.label("").classes("ll-muted text-sm").mark("lab-note")
         self.note.set_visibility(False)
@@ -131,6 +134,7 @@ class LabView:
                 raise Superseded
             if not started:
                 started.append(time.monotonic())
+                self.started = started[0]
             elif time.monotonic() - started[0] > PAGE_BUDGET_SECONDS:
                 raise OverBudget
             self.progress = (done, total)
@@ -138,7 +142,7 @@ class LabView:
         def waiting(position: int) -> None:
             self.waiting = position
 
-        self.progress, self.waiting = (0, 1), 0
+        self.progress, self.waiting, self.started = (0, 1), 0, 0.0
         self.busy.set_visibility(True)
         try:
             result = await workers.current.run(job, LABS[self.lab].run, **params, progress=progress,
@@ -171,6 +175,15 @@ class LabView:
         """Supersede any run in progress without starting another."""
         self.generation += 1
 
+    def cancel_run(self) -> None:
+        """The Stop button: the run stops at its next step; the last result stays, with a note saying so."""
+        self.stop()
+        workers.current.cancel_session(self.session)
+        self.busy.set_visibility(False)
+        self.waiting = 0
+        show_message(self.note, "Stopped. " + (refused(self.last, self.lab, self.values, "", None).note
+                                               or "Change a value to run again."))
+
     def release(self) -> None:
         """The session ended: stop its run and drop the result it showed."""
         self.stop()
@@ -186,7 +199,8 @@ class LabView:
             return
         done, total = self.progress
         self.bar.set_value(done / total)
-        self.busy_label.set_text(f"running… {done:,} of {total:,}" if done else "running…")
+        elapsed = time.monotonic() - self.started if self.started else 0.0
+        self.busy_label.set_text(progress_text(done, total, elapsed))
 
     def _fail(self, message: str, where: str | None) -> None:
         """Show ``message`` beside its control; keep the last result of this lab with a note (view.refused)."""

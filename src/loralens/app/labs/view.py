@@ -197,6 +197,16 @@ def refused(last: Shown | None, lab: str, values: Mapping[str, Any], message: st
     return Refused(message, where, keep, note)
 
 
+def progress_text(done: int, total: int, elapsed: float) -> str:
+    """What the busy line says: steps done and, once the pace is known (a quarter second in), the time left."""
+    if done <= 0:
+        return "running…"
+    text = f"running… {done:,} of {total:,} steps"
+    if elapsed < 0.25 or done >= total:
+        return text
+    left = elapsed / done * (total - done)
+    return text + (f" · about {left:.0f} s left" if left >= 1.5 else " · under 2 s left")
+
 
 __all__ = ["CHARTS", "CONTROL_WIDTHS", "DEFAULT_LAB", "Refused", "control_width", "Shown", "lab_url", "number_value", "parse_state", "precheck",
-           "refused", "schema", "shown"]
+           "progress_text", "refused", "schema", "shown"]
