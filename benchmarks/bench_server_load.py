@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -53,6 +54,8 @@ def rss_mb(pid: int) -> float:
 class Session:
     """One tab: the page's HTML, then the socket.io connection with the page's client id."""
 
+    connect_timeout = 20.0  # seconds; socket.io-client's default in a browser (python-socketio's is 1 s)
+
     def __init__(self, base: str, http: aiohttp.ClientSession) -> None:
         self.base, self.http = base, http
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -67,7 +70,8 @@ class Session:
         query = (f"client_id={client_id}&next_message_id={next_id.group(1) if next_id else 0}"
                  f"&implicit_handshake=true&document_id={uuid.uuid4()}&tab_id={uuid.uuid4()}")
         await self.sio.connect(f"{self.base}?{query}", socketio_path="/_nicegui_ws/socket.io",
-                               transports=["websocket"], headers={"Origin": self.base})
+                               transports=["websocket"], headers={"Origin": self.base},
+                               wait_timeout=self.connect_timeout)
 
     async def close(self) -> None:
         await self.sio.disconnect()
@@ -132,11 +136,15 @@ async def run(args: argparse.Namespace) -> None:
                         start = time.perf_counter()
                         results = await asyncio.gather(*(s.open(path) for s in sessions), return_exceptions=True)
                         opened = time.perf_counter() - start
-                        failed = sum(isinstance(r, BaseException) for r in results)
+                        failures = Counter(f"{type(r).__name__}: {r}"[:80] for r in results
+                                           if isinstance(r, BaseException))
+                        failed = sum(failures.values())
                         times, errors = await probe(base, http, "/models", args.probes)
                         print(f"{heavy} heavy labs, {n:3d} sessions of {path:<10} opened in {opened:5.1f} s "
                               f"({failed} failed); probe /models {percentiles(times)} ({errors} errors); "
                               f"RSS {rss_mb(process.pid):.0f} MB", flush=True)
+                        for reason, count in failures.most_common():
+                            print(f"    {count} failed with {reason}", flush=True)
                         await asyncio.gather(*(s.close() for s in sessions if s.sio.connected))
                 await asyncio.gather(*(s.close() for s in labs if s.sio.connected))
             for waited in range(0, args.settle + 1, 5):  # clients go 10 s after their socket closed; never-connected
@@ -154,8 +162,12 @@ def main() -> None:
     parser.add_argument("--heavy", type=int, default=4, help="sessions running a heavy lab in the second pass")
     parser.add_argument("--probes", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=0, help="instead: memory over R rounds of N sessions per page")
+    parser.add_argument("--connect-timeout", type=float, default=Session.connect_timeout,
+                        help="seconds a session waits for its socket.io connection (a browser's default: 20)")
     parser.add_argument("--settle", type=int, default=15, help="seconds to watch RSS after every session closed")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    Session.connect_timeout = args.connect_timeout
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
