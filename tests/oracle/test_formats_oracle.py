@@ -365,3 +365,62 @@ def test_a_kohya_conv_lora_converted_to_peft_loads_in_peft_with_the_same_delta(t
         assert layer.scaling["x"] == pytest.approx(module.scaling, rel=1e-12), name
         delta = layer.get_delta_weight("x").detach().double().numpy().reshape(module.out_features, -1)
         np.testing.assert_allclose(delta, module.delta_weight(), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+
+def _second_plain(tmp: Path, scale: float = 1.0) -> Path:
+    """The plain fixture with other random factors (float32, same r and alpha): a second adapter to combine."""
+    import shutil
+
+    from loralens.adapters.safetensors_io import load_arrays, save_arrays
+
+    out = tmp / "other"
+    shutil.copytree(FIXTURES / "plain", out)
+    rng = np.random.default_rng(3)
+    arrays = load_arrays(out / "adapter_model.safetensors")
+    save_arrays(out / "adapter_model.safetensors", {k: (rng.standard_normal(v.shape) * scale * 0.05).astype(
+        np.float32) for k, v in arrays.items()})
+    return out
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("density, sign", [(0.5, "total"), (0.3, "frequency"), (1.0, "total")])
+def test_combine_ties_matches_add_weighted_adapter(tmp_path: Path, density: float, sign: str) -> None:
+    """PEFT's ties (magnitude top-k per factor, sign election, disjoint mean) against add_weighted_adapter: the
+    same factors A and B, and the written adapter loads in PEFT with the same ΔW."""
+    other = _second_plain(tmp_path)
+    model = PeftModel.from_pretrained(base(), FIXTURES / "plain", adapter_name="a0")
+    model.load_adapter(other, adapter_name="a1")
+    model.add_weighted_adapter(["a0", "a1"], W, "c", combination_type="ties", density=density,
+                               majority_sign_method=sign)
+    ours = combine_adapters([load_adapter(FIXTURES / "plain"), load_adapter(other)], W, method="ties",
+                            density=density, majority_sign_method=sign)
+    config = model.peft_config["c"]
+    assert (ours.adapter.config["r"], ours.adapter.config["lora_alpha"]) == (config.r, config.lora_alpha)
+    ours_by = {m.name: m for m in ours.adapter.modules}
+    checked = 0
+    for name, layer in model.base_model.model.named_modules():
+        if isinstance(layer, LoraLayer) and "c" in layer.lora_A:
+            np.testing.assert_allclose(ours_by[name].a, layer.lora_A["c"].weight.detach().numpy(), rtol=1e-6,
+                                       atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(ours_by[name].b, layer.lora_B["c"].weight.detach().numpy(), rtol=1e-6,
+                                       atol=1e-7, err_msg=name)
+            checked += 1
+    assert checked == len(ours_by) > 0
+    theirs = peft_deltas(model, "c")
+    loaded = PeftModel.from_pretrained(base(), write_adapter(ours.adapter, tmp_path / "ties"), adapter_name="x")
+    for name, delta in peft_deltas(loaded, "x").items():
+        np.testing.assert_allclose(delta, theirs[name], atol=2e-6, err_msg=name)
+
+
+def test_combine_refuses_dare_and_ties_without_a_density(tmp_path: Path) -> None:
+    from loralens.errors import InvalidParameterError
+
+    adapters = [load_adapter(FIXTURES / "plain"), load_adapter(FIXTURES / "plain")]
+    with pytest.raises(InvalidParameterError, match="torch.bernoulli"):
+        combine_adapters(adapters, W, method="dare_linear")
+    with pytest.raises(InvalidParameterError, match=r"in \[0, 1\]"):
+        combine_adapters(adapters, W, method="ties")
+    with pytest.raises(Exception, match="float32 factors only"):
+        combine_adapters([load_adapter(FIXTURES / "plain"), load_adapter(FIXTURES / "bf16")], W, method="ties",
+                         density=0.5)
