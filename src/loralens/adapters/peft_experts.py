@@ -31,3 +31,19 @@ def expert_modules(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, a_key
         r=r, alpha=alpha, scaling=scaling, in_features=a.shape[1], out_features=b.shape[0], kind="expert",
         key=stem, dtype=a_dtype, parameters_wrapped=params, tensor_names=(a_key, b_key), b_dtype=b_dtype if b_dtype != a_dtype else None)
         for e in range(experts))
+
+
+def wrapped_parameters(spec: LoraConfigSpec, name: str) -> tuple[str, ...]:
+    """The parameter paths a ParamWrapper stem may hold: PEFT's ``_inject_parameters`` matches
+    ``f"{module}.{param}"`` (``.base_layer`` removed) to a target_parameters entry, equal or as a dotted suffix, and
+    matches rank_pattern / alpha_pattern against that path."""
+    module = name
+    while ".base_layer" in module:
+        head, _, tail = module.rpartition(".base_layer")
+        module = head + tail
+    paths = []
+    for target in spec.target_parameters or ():
+        path = f"{module}.{target.rpartition('.')[2]}"
+        if (path == target or path.endswith(f".{target}")) and path not in paths:
+            paths.append(path)
+    return tuple(sorted(paths))

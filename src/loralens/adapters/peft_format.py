@@ -372,7 +372,9 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
             f"has {b_cols} columns; they must agree (the rank)",
             where=file.where(a_key),
         )
-    params = _wrapped_parameters(spec, name) if len(a_info.shape) == 2 else ()
+    from loralens.adapters.peft_experts import expert_modules, wrapped_parameters  # they build AdapterModules
+
+    params = wrapped_parameters(spec, name) if len(a_info.shape) == 2 else ()
     if params:  # PEFT's ParamWrapper: r and alpha are those of the parameter's path (rank_pattern matches it)
         found = {spec.module_scaling(path) for path in params}
         if len(found) > 1:  # the true r divides the E·r rows of lora_A: when only one candidate's r does, it is it
@@ -385,8 +387,6 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
             found = {spec.module_scaling(params[0])}
         (r, alpha, scaling), = found
         if a_rows % r == 0 and a_rows // r > 1:
-            from loralens.adapters.peft_experts import expert_modules  # it builds AdapterModules
-
             experts = expert_modules(spec, file, stem, a_key, b_key, a_rows // r, r, alpha, scaling, params)
             raise _Unsupported(f"LoRA on a fused parameter (target_parameters: {', '.join(spec.target_parameters)}):"
                                f" {a_rows // r} experts of rank {r}, inspected, resized and merged per expert",
@@ -419,22 +419,6 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
         dtype=a_info.dtype, tensor_names=tuple(roles[k] for k in ("a", "b", "magnitude") if k in roles),
         b_dtype=b_info.dtype if b_info.dtype != a_info.dtype else None, magnitude_dtype=magnitude_dtype,
     )
-
-
-def _wrapped_parameters(spec: LoraConfigSpec, name: str) -> tuple[str, ...]:
-    """The parameter paths a ParamWrapper stem may hold: PEFT's ``_inject_parameters`` matches
-    ``f"{module}.{param}"`` (``.base_layer`` removed) to a target_parameters entry, equal or as a dotted suffix, and
-    matches rank_pattern / alpha_pattern against that path."""
-    module = name
-    while ".base_layer" in module:
-        head, _, tail = module.rpartition(".base_layer")
-        module = head + tail
-    paths = []
-    for target in spec.target_parameters or ():
-        path = f"{module}.{target.rpartition('.')[2]}"
-        if (path == target or path.endswith(f".{target}")) and path not in paths:
-            paths.append(path)
-    return tuple(sorted(paths))
 
 
 def __getattr__(name: str) -> Any:
