@@ -128,3 +128,35 @@ def test_wrappers_whose_parameters_differ_in_rank_pattern_are_refused_by_name(tm
     assert main(["resize", str(source), "--rank", "2", "-o", str(tmp_path / "o")]) == 1
     assert "cannot resize module 'model.layers.0.mlp.experts.base_layer'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_merge_with_a_rank_pattern_on_one_expert_parameter_equals_merge_and_unload(tmp_path: Path) -> None:
+    """rank_pattern on a parameter path (down_proj r=2, gate_up_proj r=5, 3 experts: 6 and 15 rows, each fitting
+    one r only): read with PEFT's r and alpha per wrapper, merged tensor for tensor as merge_and_unload."""
+    from safetensors.torch import load_file, save_file
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    from loralens.adapters import merge_adapter
+
+    config = MixtralConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
+                           num_attention_heads=4, num_key_value_heads=2, num_local_experts=3, num_experts_per_tok=2)
+    torch.manual_seed(0)
+    base = MixtralForCausalLM(config)
+    (tmp_path / "base").mkdir()
+    save_file({k: v.contiguous() for k, v in base.state_dict().items()}, tmp_path / "base" / "model.safetensors")
+    source = _save(tmp_path, lambda: base, dict(r=5, lora_alpha=10, target_modules=["q_proj"],
+                                                rank_pattern={"down_proj": 2}, alpha_pattern={"down_proj": 3},
+                                                target_parameters=["experts.gate_up_proj", "experts.down_proj"]))
+    adapter = load_adapter(source)
+    assert not [u for u in adapter.unsupported if not u.name.endswith(("experts", "experts.base_layer"))]
+    assert {(m.r, m.alpha) for m in adapter.experts} == {(5, 10), (2, 3)}
+    merge_adapter(source, tmp_path / "base", tmp_path / "merged")
+    ours = load_file(tmp_path / "merged" / "model.safetensors")
+    fresh = MixtralForCausalLM(config)
+    fresh.load_state_dict(load_file(tmp_path / "base" / "model.safetensors"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = PeftModel.from_pretrained(fresh, source).merge_and_unload().state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), key
