@@ -77,3 +77,16 @@ def test_export_gguf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, _, err = run(capsys, "export", "gguf", FIXTURES / "patterns", "--base-config",
                        FIXTURES / "base_llama" / "config.json", "-o", tmp_path / "b.gguf")
     assert code == 1 and err.count("\n") == 1 and "embeddings or lm_head" in err
+
+
+def test_combine_ties_and_the_refused_dare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "combine", FIXTURES / "plain", FIXTURES / "plain", "--weights", "0.5", "0.5",
+                       "--method", "ties", "--density", "0.4", "-o", tmp_path / "t")
+    assert code == 0 and "ties of 2 adapters" in out
+    code, _, err = run(capsys, "combine", FIXTURES / "plain", FIXTURES / "plain", "--weights", "1", "1",
+                       "--method", "dare_linear", "--density", "0.4", "-o", tmp_path / "d")
+    assert code != 0 and "torch.bernoulli" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
+    code, _, err = run(capsys, "combine", FIXTURES / "plain", FIXTURES / "plain", "--weights", "1", "1",
+                       "--density", "0.4", "-o", tmp_path / "s")
+    assert code != 0 and "--density" in err and not (tmp_path / "s").exists()

@@ -74,8 +74,8 @@ def test_several_components_to_peft_need_a_choice_and_list_the_rest(tmp_path: Pa
     source = load_adapter(tmp_path / "lora.safetensors")
     with pytest.raises(AdapterError, match="holds modules of 2 models .text_encoder, unet.; a PEFT adapter adapts one"):
         convert(source, "peft")
-    with pytest.raises(AdapterError, match="a conv LoRA"):
-        convert(source, "peft", component="unet")
+    unet = convert(source, "peft", component="unet")  # conv LoRAs become PEFT Conv2d LoRAs
+    assert len(unet.adapter.modules) == 3 and len(unet.report.dropped) == 1  # the text encoder's, listed
     done = convert(source, "peft", component="text_encoder")
     assert [b for _, b in done.report.mapped] == ["text_model.encoder.layers.0.self_attn.q_proj"]
     reasons = dict(done.report.dropped)
@@ -130,3 +130,28 @@ def test_original_block_names_are_not_passed_off_as_diffusers(tmp_path: Path) ->
         convert(source, "diffusers")
     done = convert(source, "peft", component="unet")  # the original model's own module paths, for PEFT on it
     assert done.report.mapped[0][1] == "input_blocks.4.1.transformer_blocks.0.attn1.to_q"
+
+
+def test_conv_loras_to_peft_and_back_keep_the_factors_and_the_kernel(tmp_path: Path) -> None:
+    """kohya 3x3 conv (and a folded LyCORIS Tucker conv) -> PEFT Conv2d LoRA (lora_A (r, in, 3, 3), lora_B
+    (out, r, 1, 1)) -> kohya again: the same 4-D tensors, alphas and ΔW."""
+    kohya_file(tmp_path / "lora.safetensors")
+    source = load_adapter(tmp_path / "lora.safetensors")
+    peft = write_adapter(convert(source, "peft", component="unet").adapter, tmp_path / "peft")
+    with safe_open(peft / "adapter_model.safetensors", "np") as f:
+        shapes = {k: f.get_tensor(k).shape for k in f.keys()}
+    stem = "base_model.model.down_blocks.0.resnets.0.conv1"
+    assert shapes[f"{stem}.lora_A.weight"] == (4, 6, 3, 3) and shapes[f"{stem}.lora_B.weight"] == (10, 4, 1, 1)
+    read = load_adapter(peft)
+    by = {m.name: m for m in read.modules}
+    assert by["down_blocks.0.resnets.0.conv1"].kind == "conv2d" and by["down_blocks.0.resnets.0.conv1"].kernel == (3, 3)
+    names = {m.name: m.name.removeprefix("lora_unet_") for m in source.modules if m.name.startswith("lora_unet_")}
+    unet_only = replace(source, modules=tuple(m for m in source.modules if m.name in names))
+    for m in unet_only.modules:
+        other = {n.replace(".", "_"): x for n, x in by.items()}[names[m.name]]
+        assert (other.r, other.alpha, other.scaling) == (m.r, m.alpha, m.scaling)
+        np.testing.assert_array_equal(other.delta_weight(), m.delta_weight())
+    back = load_adapter(write_adapter(convert(read, "kohya", component="unet").adapter, tmp_path / "k.safetensors"))
+    assert_same_modules(unet_only, back)
+    with safe_open(tmp_path / "k.safetensors", "np") as f:
+        assert f.get_tensor("lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight").shape == (4, 6, 3, 3)

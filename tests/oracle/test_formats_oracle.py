@@ -308,3 +308,119 @@ def test_diffusers_own_legacy_conversion_of_a_kohya_file_reads_back_the_same(tmp
         other = by[names[m.name]]
         assert (other.r, other.alpha, other.scaling) == (m.r, m.alpha, m.scaling), m.name
         np.testing.assert_array_equal(other.delta_weight(), m.delta_weight())
+
+
+def _kohya_unet_file(unet: torch.nn.Module, path: Path) -> list[str]:
+    """kohya factors for 4 attention linears and two 3x3 resnet convs of the tiny UNet, ranks and alphas mixed."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(11)
+    chosen = [n for n, m in unet.named_modules() if isinstance(m, torch.nn.Linear) and "transformer_blocks" in n][:4]
+    chosen += ["down_blocks.0.resnets.0.conv1", "up_blocks.1.resnets.0.conv2"]
+    tensors = {}
+    for i, name in enumerate(chosen):
+        weight = unet.get_submodule(name).weight
+        r = 2 + i % 3
+        stem = "lora_unet_" + name.replace(".", "_")
+        conv = weight.dim() == 4
+        tensors[f"{stem}.lora_down.weight"] = rng.standard_normal((r, *weight.shape[1:]) if conv else
+                                                                  (r, weight.shape[1])).astype(np.float32)
+        tensors[f"{stem}.lora_up.weight"] = rng.standard_normal((weight.shape[0], r, 1, 1) if conv else
+                                                                (weight.shape[0], r)).astype(np.float32)
+        tensors[f"{stem}.alpha"] = np.array([1.0, 3.0, 4.0][i % 3], np.float32)
+    save_file(tensors, str(path))
+    return chosen
+
+
+@pytest.mark.oracle
+def test_a_kohya_conv_lora_converted_to_peft_loads_in_peft_with_the_same_delta(tmp_path: Path) -> None:
+    """kohya 3x3 conv LoRAs (and linears) on a tiny diffusers UNet, converted by loralens to a PEFT adapter
+    (Conv2d LoRA: lora_A (r, in, 3, 3), lora_B (out, r, 1, 1)), loaded by PeftModel.from_pretrained: each layer is
+    a PEFT Conv2d/Linear LoRA layer with loralens' r and scaling and get_delta_weight equal to alpha/r · up @ down;
+    and back to diffusers' own load_lora_adapter through --to diffusers from the PEFT adapter."""
+    unet = tiny_unet()
+    chosen = _kohya_unet_file(unet, tmp_path / "kohya.safetensors")
+    source = load_adapter(tmp_path / "kohya.safetensors")
+    converted = convert(source, "peft", component="unet")
+    assert not converted.report.dropped
+    out = write_adapter(converted.adapter, tmp_path / "peft")
+    model = PeftModel.from_pretrained(tiny_unet(), out)
+    by = {m.name.removeprefix("lora_unet_"): m for m in source.modules}
+    for name in chosen:
+        layer = model.base_model.model.get_submodule(name)
+        assert isinstance(layer, LoraLayer), name
+        module = by[name.replace(".", "_")]
+        assert (layer.r["default"], layer.scaling["default"]) == (module.r, pytest.approx(module.scaling, rel=1e-12))
+        if "conv" in name:
+            assert type(layer).__name__ == "Conv2d" and layer.lora_A["default"].kernel_size == (3, 3)
+        delta = layer.get_delta_weight("default").detach().double().numpy().reshape(module.out_features, -1)
+        np.testing.assert_allclose(delta, module.delta_weight(), rtol=1e-5, atol=1e-5, err_msg=name)
+    # the PEFT adapter to the diffusers layout, loaded by diffusers itself
+    again = write_adapter(convert(load_adapter(out), "diffusers", component="unet").adapter, tmp_path / "d")
+    unet2 = tiny_unet()
+    unet2.load_lora_adapter(str(again), weight_name="pytorch_lora_weights.safetensors", prefix="unet",
+                            adapter_name="x")
+    for name in chosen:
+        layer, module = unet2.get_submodule(name), by[name.replace(".", "_")]
+        assert layer.scaling["x"] == pytest.approx(module.scaling, rel=1e-12), name
+        delta = layer.get_delta_weight("x").detach().double().numpy().reshape(module.out_features, -1)
+        np.testing.assert_allclose(delta, module.delta_weight(), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+
+def _second_plain(tmp: Path, scale: float = 1.0) -> Path:
+    """The plain fixture with other random factors (float32, same r and alpha): a second adapter to combine."""
+    import shutil
+
+    from loralens.adapters.safetensors_io import load_arrays, save_arrays
+
+    out = tmp / "other"
+    shutil.copytree(FIXTURES / "plain", out)
+    rng = np.random.default_rng(3)
+    arrays = load_arrays(out / "adapter_model.safetensors")
+    save_arrays(out / "adapter_model.safetensors", {k: (rng.standard_normal(v.shape) * scale * 0.05).astype(
+        np.float32) for k, v in arrays.items()})
+    return out
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("density, sign", [(0.5, "total"), (0.3, "frequency"), (1.0, "total")])
+def test_combine_ties_matches_add_weighted_adapter(tmp_path: Path, density: float, sign: str) -> None:
+    """PEFT's ties (magnitude top-k per factor, sign election, disjoint mean) against add_weighted_adapter: the
+    same factors A and B, and the written adapter loads in PEFT with the same ΔW."""
+    other = _second_plain(tmp_path)
+    model = PeftModel.from_pretrained(base(), FIXTURES / "plain", adapter_name="a0")
+    model.load_adapter(other, adapter_name="a1")
+    model.add_weighted_adapter(["a0", "a1"], W, "c", combination_type="ties", density=density,
+                               majority_sign_method=sign)
+    ours = combine_adapters([load_adapter(FIXTURES / "plain"), load_adapter(other)], W, method="ties",
+                            density=density, majority_sign_method=sign)
+    config = model.peft_config["c"]
+    assert (ours.adapter.config["r"], ours.adapter.config["lora_alpha"]) == (config.r, config.lora_alpha)
+    ours_by = {m.name: m for m in ours.adapter.modules}
+    checked = 0
+    for name, layer in model.base_model.model.named_modules():
+        if isinstance(layer, LoraLayer) and "c" in layer.lora_A:
+            np.testing.assert_allclose(ours_by[name].a, layer.lora_A["c"].weight.detach().numpy(), rtol=1e-6,
+                                       atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(ours_by[name].b, layer.lora_B["c"].weight.detach().numpy(), rtol=1e-6,
+                                       atol=1e-7, err_msg=name)
+            checked += 1
+    assert checked == len(ours_by) > 0
+    theirs = peft_deltas(model, "c")
+    loaded = PeftModel.from_pretrained(base(), write_adapter(ours.adapter, tmp_path / "ties"), adapter_name="x")
+    for name, delta in peft_deltas(loaded, "x").items():
+        np.testing.assert_allclose(delta, theirs[name], atol=2e-6, err_msg=name)
+
+
+def test_combine_refuses_dare_and_ties_without_a_density(tmp_path: Path) -> None:
+    from loralens.errors import InvalidParameterError
+
+    adapters = [load_adapter(FIXTURES / "plain"), load_adapter(FIXTURES / "plain")]
+    with pytest.raises(InvalidParameterError, match="torch.bernoulli"):
+        combine_adapters(adapters, W, method="dare_linear")
+    with pytest.raises(InvalidParameterError, match=r"in \[0, 1\]"):
+        combine_adapters(adapters, W, method="ties")
+    with pytest.raises(Exception, match="float32 factors only"):
+        combine_adapters([load_adapter(FIXTURES / "plain"), load_adapter(FIXTURES / "bf16")], W, method="ties",
+                         density=0.5)

@@ -6,6 +6,12 @@ With weights w_j and each module's scaling s_j (PEFT's ``target.scaling[adapter]
   Σ w_j s_j B_j A_j (the cross terms stay): it is PEFT's rule, reproduced.
 - ``cat``: A = [w_1 s_1 A_1; w_2 s_2 A_2; …], B = [B_1 B_2 …] — exactly Σ w_j s_j B_j A_j. Rank Σ r_j (each
   adapter's largest r, rank_pattern included); a module missing from some adapters keeps zero rows.
+- ``ties`` (all adapters of one r, a ``density``): PEFT's ``merge_utils.ties`` applied to the factors, A and B
+  apart, with the weights of ``linear``: each A_j (B_j) keeps its int(density·size) largest |values| (torch.topk;
+  refused when equal values straddle the cut, where topk's choice is unspecified), the majority sign per entry
+  (``total``: the sign of the sum of the kept values, ≥ 0 counting as +; ``frequency``: of the count of signs), then
+  the weighted kept values of the majority sign averaged over how many there are. dare_* methods are refused: PEFT
+  draws their masks from torch's random generator.
 - ``svd``: the best rank-N approximation of Σ w_j s_j B_j A_j (N = ``rank``, default the largest r): B = U_N S_N,
   A = V_Nᵀ. PEFT takes a dense SVD of the d×k sum; here it is the SVD of the stacked factors through their
   (Σr)×(Σr) core (core/lowrank.py), which has the same leading singular triplets. The energy kept is reported.
@@ -31,7 +37,14 @@ from loralens.core.blas import single_threaded_blas
 from loralens.core.lowrank import energy_kept, lowrank_svd
 from loralens.errors import AdapterError, InvalidParameterError
 
-METHODS = ("linear", "cat", "svd")
+METHODS = ("linear", "cat", "svd", "ties")
+#: PEFT's methods that loralens does not reproduce, with why (named in the refusal)
+NOT_REPRODUCED = {
+    m: "PEFT draws its DARE masks with torch.bernoulli (torch's random generator), so no other program writes "
+       "the same adapter" for m in ("dare_linear", "dare_ties", "dare_linear_svd", "dare_ties_svd")}
+NOT_REPRODUCED.update({m: "not implemented in loralens" for m in ("ties_svd", "magnitude_prune",
+                                                                  "magnitude_prune_svd")})
+SIGN_METHODS = ("total", "frequency")
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ def _max_rank(adapter: Adapter) -> int:
 
 
 def _check(adapters: list[Adapter], weights: list[float], method: str, rank: int | None) -> tuple[str, int]:
+    if method in NOT_REPRODUCED:
+        raise InvalidParameterError(f"{method!r} is refused: {NOT_REPRODUCED[method]}", where="--method")
     if method not in METHODS:
         raise InvalidParameterError(f"must be one of {', '.join(METHODS)}, got {method!r}", where="--method")
     if not adapters:
@@ -92,10 +107,10 @@ def _check(adapters: list[Adapter], weights: list[float], method: str, rank: int
                                    where=f"{adapter.name}: {key}")
     method = "linear" if len(adapters) == 1 else method  # as PEFT: one adapter can only be merged linearly
     ranks = [_max_rank(a) for a in adapters]
-    if method == "linear":
+    if method in ("linear", "ties"):
         if len(set(ranks)) != 1:
-            raise AdapterError("All adapters must have the same r value when using combination_type linear "
-                               f"(got r = {', '.join(map(str, ranks))})", where="--method linear")
+            raise AdapterError(f"All adapters must have the same r value when using combination_type {method} "
+                               f"(got r = {', '.join(map(str, ranks))})", where=f"--method {method}")
         return method, ranks[0]
     if method == "cat":
         return method, sum(ranks)
@@ -115,10 +130,24 @@ def _target_modules(adapters: list[Adapter]) -> Any:
 
 
 def combine_adapters(adapters: list[Adapter], weights: list[float], *, method: str = "svd",
-                     rank: int | None = None, name: str = "combined") -> Combined:
-    """The combined adapter (in memory, a PEFT adapter; write it with write_adapter) and a report per module."""
+                     rank: int | None = None, name: str = "combined", density: float | None = None,
+                     majority_sign_method: str = "total") -> Combined:
+    """The combined adapter (in memory, a PEFT adapter; write it with write_adapter) and a report per module.
+    ``density`` and ``majority_sign_method`` go with ``ties`` (PEFT's arguments of the same names)."""
     weights = [float(w) for w in weights]
+    if method in NOT_REPRODUCED:
+        raise InvalidParameterError(f"{method!r} is refused: {NOT_REPRODUCED[method]}", where="--method")
+    if method == "ties" or density is not None:
+        if method != "ties":
+            raise InvalidParameterError("--density goes with --method ties only", where="--density")
+        if density is None or not (isinstance(density, (int, float)) and 0 <= density <= 1):
+            raise InvalidParameterError(f"must be a number in [0, 1] for ties, got {density!r}", where="--density")
+        if majority_sign_method not in SIGN_METHODS:
+            raise InvalidParameterError(f"must be one of {', '.join(SIGN_METHODS)}, got {majority_sign_method!r}",
+                                        where="--majority-sign-method")
     method, new_rank = _check(adapters, weights, method, rank)
+    if method != "ties" and density is not None:  # one adapter: PEFT's linear
+        raise InvalidParameterError("ties needs two adapters or more", where="--method ties")
     by_name: dict[str, list[tuple[AdapterModule, float]]] = {}
     first: dict[str, AdapterModule] = {}
     for adapter, w in zip(adapters, weights, strict=True):
@@ -135,7 +164,10 @@ def combine_adapters(adapters: list[Adapter], weights: list[float], *, method: s
     with single_threaded_blas():
         for mod_name in sorted(by_name, key=natural):
             parts = by_name[mod_name]
-            a, b, kept = _combine_one(mod_name, parts, method, new_rank)
+            if method == "ties":
+                a, b, kept = (*_ties_one(mod_name, parts, new_rank, float(density), majority_sign_method), None)
+            else:
+                a, b, kept = _combine_one(mod_name, parts, method, new_rank)
             ref = first[mod_name]
             modules.append(ForeignModule(
                 name=mod_name, a=a.astype(np.float32), b=b.astype(np.float32), r=new_rank, alpha=float(new_rank),
@@ -188,3 +220,57 @@ def _combine_one(name: str, parts: list[tuple[AdapterModule, float]], method: st
     b[:, :k] = u[:, :k] * s[:k]
     kept = float(energy_kept(s)[k - 1]) if s.size else 1.0
     return a, b, kept
+
+
+def _ties_one(name: str, parts: list[tuple[AdapterModule, float]], r: int, density: float,
+              sign_method: str) -> tuple[np.ndarray, np.ndarray]:
+    """PEFT's ``ties`` on the A factors and on the B factors (``_generalized_task_arithmetic_weighted_adapter``),
+    in float32 as PEFT computes on float32 factors."""
+    for m, _ in parts:
+        if m.r != r:
+            raise AdapterError(f"has r = {m.r} (rank_pattern), not {r}; PEFT's ties combination needs one r",
+                               where=name)
+        if m.dtype != "F32" or (m.b_dtype or "F32") != "F32":
+            raise AdapterError(f"is stored in {m.dtype}; ties is reproduced on float32 factors only (its top-k cut "
+                               "and sign election depend on the dtype PEFT computes in)", where=name)
+    roots = [math.sqrt(abs(w * m.scaling)) for m, w in parts]
+    signs = [1.0 if w * m.scaling >= 0 else -1.0 for m, w in parts]
+    a = _ties([m.a for m, _ in parts], [s * q for s, q in zip(signs, roots, strict=True)], density, sign_method,
+              f"{name}: lora_A")
+    b = _ties([m.b for m, _ in parts], roots, density, sign_method, f"{name}: lora_B")
+    return a, b
+
+
+def _ties(tensors: list[np.ndarray], weights: list[float], density: float, sign_method: str,
+          where: str) -> np.ndarray:
+    pruned = np.stack([_magnitude_prune(t.astype(np.float32), density, where) for t in tensors])  # (n, ...)
+    sign = np.sign(pruned)
+    if sign_method == "total":
+        votes = pruned[0].copy()
+        for t in pruned[1:]:  # float32, in order (torch's sum over dim 0 of a stack)
+            votes = votes + t
+    else:
+        votes = sign.sum(axis=0)
+    majority = np.where(votes >= 0, np.float32(1), np.float32(-1))
+    mask = sign == majority
+    w = np.asarray(weights, dtype=np.float32).reshape((-1,) + (1,) * (pruned.ndim - 1))
+    weighted = pruned * w
+    mixed = (weighted * mask).sum(axis=0, dtype=np.float32)
+    return (mixed / np.maximum(mask.sum(axis=0), 1).astype(np.float32)).astype(np.float64)
+
+
+def _magnitude_prune(t: np.ndarray, density: float, where: str) -> np.ndarray:
+    """PEFT's ``magnitude_based_pruning``: the k = int(density·size) largest |values| kept, the rest zero."""
+    if density >= 1:
+        return t
+    k = int(density * t.size)
+    flat = np.abs(t).reshape(-1)
+    if k == 0:
+        return np.zeros_like(t)
+    order = np.argsort(-flat, kind="stable")
+    if k < flat.size and flat[order[k - 1]] == flat[order[k]]:
+        raise AdapterError(f"equal values {float(flat[order[k]])!r} straddle the density cut (k = {k}): which one "
+                           "torch.topk keeps is not specified", where=where)
+    mask = np.zeros(flat.size, dtype=bool)
+    mask[order[:k]] = True
+    return np.where(mask.reshape(t.shape), t, np.float32(0))

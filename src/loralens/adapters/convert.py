@@ -11,8 +11,10 @@ is exact), each module keeps its r and alpha, so ΔW = alpha/r · B A is the sam
 - a file with several pipeline components becomes a PEFT adapter of one of them (``--component``); the others are
   dropped and listed, never silently.
 
-What a target layout cannot hold (conv LoRAs and embeddings in PEFT or kohya, DoRA magnitudes, GPT-2's
-fan_in_fan_out, modules_to_save tensors) is refused by name, or dropped and listed with ``drop_unsupported``.
+A conv LoRA (4-D down (r, in, kh, kw), 1x1 up) is written as PEFT's Conv2d LoRA (lora_A the conv with the kernel,
+lora_B 1x1) and back. What a target layout cannot hold (embeddings in kohya / diffusers, Conv1d/Conv3d LoRAs outside
+PEFT, DoRA magnitudes, GPT-2's fan_in_fan_out, modules_to_save tensors) is refused by name, or dropped and listed
+with ``drop_unsupported``.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ def _why_not(module: AdapterModule, fmt: str, to: str, path: str = "") -> str | 
         return "fan_in_fan_out (GPT-2 Conv1D, stored (in, out)) has no equivalent in the " + to + " layout"
     if module.kind == "embedding" and to != "peft":
         return "an embedding LoRA has no place in the " + to + " layout"
-    if module.kind == "conv" and to == "peft":
-        return "a conv LoRA (4-D factors) is not written as a PEFT adapter here; use --to kohya or diffusers"
+    if module.kernel and len(module.kernel) != 2 and to != "peft":
+        return (f"a Conv{len(module.kernel)}d LoRA has no place in the {to} layout, whose conv factors are 4-D "
+                "(Conv2d)")
     return None
 
 
@@ -153,7 +156,13 @@ def _renamed(module: AdapterModule, comp: str | None, path: str, to: str, compon
         raise AdapterError(f"scaling {module.scaling!r} is not alpha/r = {module.alpha!r}/{module.r}; the target "
                            "layout stores alpha and r", where=module.name)
     fields = {f: getattr(module, f) for f in AdapterModule.__dataclass_fields__}
-    fields.update(name=name, key=key, tensor_names=(), conv_shape=getattr(module, "conv_shape", ()),
+    conv_shape = getattr(module, "conv_shape", ()) or (  # a PEFT Conv2d: A (r, in, kh, kw) flattened
+        (module.in_features // math.prod(module.kernel), *module.kernel) if module.kernel else ())
+    if to == "peft" and conv_shape:  # PEFT's Conv2d LoRA: A a conv with the kernel (r, in, kh, kw), B 1x1
+        fields.update(kind=f"conv{len(conv_shape) - 1}d", kernel=tuple(conv_shape[1:]))
+    elif to != "peft" and conv_shape:  # kohya / diffusers: the 4-D down and up tensors of conv_shape
+        fields.update(kind="conv", kernel=())
+    fields.update(name=name, key=key, tensor_names=(), conv_shape=conv_shape,
                   alpha_dtype=getattr(module, "alpha_dtype", None))
     return ForeignModule(**fields)
 

@@ -77,6 +77,8 @@ class AdapterModule:
     kernel: tuple[int, ...] = ()  # Conv1d/2d/3d: A is (r, in_channels, *kernel), B (out, r, 1, ...); in_features
     #                               is in_channels·prod(kernel): ΔW is the (out, in) matrix of the flattened kernel
     magnitude_shape: tuple[int, ...] | None = None  # as stored (conv DoRA: (1, out, 1, ...))
+    parameters_wrapped: tuple[str, ...] = ()  # an expert: the parameter paths its ParamWrapper may hold (PEFT
+    #                                           matches rank_pattern / alpha_pattern against them)
 
     @property
     def parameters(self) -> int:
@@ -370,18 +372,25 @@ def _read_module(spec: LoraConfigSpec, file: SafetensorsFile, stem: str, roles: 
             f"has {b_cols} columns; they must agree (the rank)",
             where=file.where(a_key),
         )
-    if spec.target_parameters and len(a_info.shape) == 2 and a_rows % max(1, r) == 0 and a_rows != r:
-        base = name
-        while base.endswith(".base_layer"):
-            base = base[: -len(".base_layer")]
-        r, alpha, scaling = spec.module_scaling(base)
-        if a_rows % r == 0 and a_rows // r > 1:
-            from loralens.adapters.peft_experts import expert_modules  # it builds AdapterModules
+    from loralens.adapters.peft_experts import expert_modules, wrapped_parameters  # they build AdapterModules
 
-            experts = expert_modules(spec, file, stem, a_key, b_key, a_rows // r, r, alpha, scaling)
+    params = wrapped_parameters(spec, name) if len(a_info.shape) == 2 else ()
+    if params:  # PEFT's ParamWrapper: r and alpha are those of the parameter's path (rank_pattern matches it)
+        found = {spec.module_scaling(path) for path in params}
+        if len(found) > 1:  # the true r divides the E·r rows of lora_A: when only one candidate's r does, it is it
+            fits = [path for path in params if a_rows % spec.module_scaling(path)[0] == 0]
+            if len({spec.module_scaling(path) for path in fits}) != 1:
+                raise _Unsupported(f"a ParamWrapper of {' or '.join(params)}, whose rank_pattern / alpha_pattern "
+                                   f"values differ; which parameter it wraps is not in the file ({a_rows} rows of "
+                                   "lora_A fit more than one)")
+            params = tuple(fits)
+            found = {spec.module_scaling(params[0])}
+        (r, alpha, scaling), = found
+        if a_rows % r == 0 and a_rows // r > 1:
+            experts = expert_modules(spec, file, stem, a_key, b_key, a_rows // r, r, alpha, scaling, params)
             raise _Unsupported(f"LoRA on a fused parameter (target_parameters: {', '.join(spec.target_parameters)}):"
-                               f" {a_rows // r} experts of rank {r}, inspected per expert and merged; resize does not "
-                               "handle fused experts yet", experts)
+                               f" {a_rows // r} experts of rank {r}, inspected, resized and merged per expert",
+                               experts)
     if a_rows != r:
         raise AdapterError(
             f"shape {list(a_info.shape)} has rank {a_rows} but adapter_config.json gives r={r} for this module",

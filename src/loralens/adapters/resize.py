@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from loralens.core.blas import single_threaded_blas
-from loralens.adapters.peft_format import Adapter, AdapterModule
+from loralens.adapters.peft_format import PREFIX, Adapter, AdapterModule
 from loralens.adapters.peft_write import adapter_tensors
 from loralens.adapters.safetensors_io import _header
 from loralens.core.counting import alpha_for_scaling
@@ -81,7 +81,39 @@ class ResizedAdapter:
 
 
 def _lora_params(adapter: Adapter) -> int:
-    return sum(m.parameters for m in adapter.modules)
+    return sum(m.parameters for m in adapter.modules + adapter.experts)
+
+
+def _spectrum(module: AdapterModule) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """σ of ΔW = s·B A (descending) and its singular vectors (U, Vᵀ), from the r x r core."""
+    if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
+        raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
+    if not module.finite:
+        raise AdapterError(f"ΔW = scaling ({module.scaling:.3g}) x B A overflows; cannot resize",
+                           where=module.tensor_names[0])
+    with single_threaded_blas():
+        u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
+    return s, (u, vt)
+
+
+def _cut(module: AdapterModule, s: np.ndarray, factors: tuple[np.ndarray, np.ndarray], k: int,
+         use_rslora: bool) -> AdapterModule:
+    """The module's best rank-k factors (Eckart–Young), scaling kept, alpha by PEFT's rule."""
+    (u, vt), scaling = factors, module.scaling
+    if scaling == 0:
+        new_a, new_b = module.a[:k], module.b[:, :k]
+    else:
+        root = np.sqrt(s[:k] / abs(scaling))  # (k,)
+        new_b = u[:, :k] * root  # (out, k)
+        new_a = np.sign(scaling) * root[:, None] * vt[:k]  # (k, in)
+    alpha = alpha_for_scaling(scaling, k, use_rslora)
+    alpha = float(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else float(alpha)
+    store = np.float64 if module.dtype == "F64" else np.float32
+    if not (np.isfinite(new_a.astype(store)).all() and np.isfinite(new_b.astype(store)).all()
+            and math.isfinite(alpha)):
+        raise AdapterError(f"the rank-{k} factors do not fit in {module.dtype}; cannot resize",
+                           where=module.tensor_names[0])
+    return replace(module, a=new_a.astype(store), b=new_b.astype(store), r=k, alpha=alpha)
 
 
 @dataclass(frozen=True)
@@ -117,43 +149,24 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
     """Pure and in memory: the adapter with every module cut to ``rank`` (at most its own r), or to the smallest
     rank keeping ``energy`` of its Frobenius energy. Nothing is written."""
     rank, energy = check_resize_target(rank, energy)
-    if adapter.unsupported:
-        first = adapter.unsupported[0]
+    expert_stems = {m.key.removeprefix(PREFIX) for m in adapter.experts}
+    blocking = [u for u in adapter.unsupported if u.name not in expert_stems]
+    if blocking:
+        first = blocking[0]
         raise AdapterError(f"cannot resize module {first.name!r}: {first.reason}", where=first.where)
     use_rslora = adapter.spec.use_rslora
     new_modules: list[AdapterModule] = []
     reports: list[ResizedModule] = []
     for module in adapter.modules:
-        if not (np.isfinite(module.a).all() and np.isfinite(module.b).all()):
-            raise AdapterError("holds NaN or Inf values; cannot resize", where=module.tensor_names[0])
-        if not module.finite:
-            raise AdapterError(f"ΔW = scaling ({module.scaling:.3g}) x B A overflows; cannot resize",
-                               where=module.tensor_names[0])
-        with single_threaded_blas():
-            u, s, vt = lowrank_svd(module.b, module.a, module.scaling)  # (out, r), (r,), (r, in)
-        choice = choose_rank(s, module.r, rank=rank, energy=energy)
-        k, scaling = choice.r_after, module.scaling
-        if scaling == 0:
-            new_a, new_b = module.a[:k], module.b[:, :k]
-        else:
-            root = np.sqrt(s[:k] / abs(scaling))  # (k,)
-            new_b = u[:, :k] * root  # (out, k)
-            new_a = np.sign(scaling) * root[:, None] * vt[:k]  # (k, in)
-        alpha = alpha_for_scaling(scaling, k, use_rslora)
-        alpha = float(round(alpha)) if abs(alpha - round(alpha)) < 1e-9 else float(alpha)
-        store = np.float64 if module.dtype == "F64" else np.float32
-        if not (np.isfinite(new_a.astype(store)).all() and np.isfinite(new_b.astype(store)).all()
-                and math.isfinite(alpha)):
-            raise AdapterError(f"the rank-{k} factors do not fit in {module.dtype}; cannot resize",
-                               where=module.tensor_names[0])
-        new_modules.append(replace(module, a=new_a.astype(store), b=new_b.astype(store), r=k, alpha=alpha))
-        reports.append(ResizedModule(name=module.name, r_before=module.r, r_after=k, alpha=alpha, scaling=scaling,
-                                     energy_kept=choice.energy_kept, error=choice.error,
-                                     delta_fro=float(np.sqrt(np.sum(s**2)))))
-    config = _config_for(adapter.config, new_modules)
+        s, factors = _spectrum(module)
+        k = choose_rank(s, module.r, rank=rank, energy=energy).r_after
+        new_modules.append(_cut(module, s, factors, k, use_rslora))
+        reports.append(_report(module, s, k, new_modules[-1].alpha))
+    new_experts = _resize_experts(adapter.experts, rank, energy, use_rslora, reports)
+    config = _config_for(adapter.config, new_modules, new_experts)
     resized = Adapter(config=config, modules=tuple(new_modules), dtype=adapter.dtype, path=adapter.path,
                       file_bytes=0, name=adapter.name, other_tensors=adapter.other_tensors, metadata=adapter.metadata,
-                      format=adapter.format)
+                      format=adapter.format, unsupported=adapter.unsupported, experts=tuple(new_experts))
     if adapter.format == "peft":
         tensors, metadata = adapter_tensors(resized), dict(adapter.metadata) or {"format": "pt"}
     else:  # another layout (adapters.formats) keeps its own: the size of the file it will write
@@ -167,25 +180,59 @@ def resize_adapter(adapter: Adapter, *, rank: int | None = None, energy: float |
                           adapter_before_bytes=adapter.file_bytes)
 
 
+def _report(module: AdapterModule, s: np.ndarray, k: int, alpha: float) -> ResizedModule:
+    choice = choose_rank(s, module.r, rank=k)
+    return ResizedModule(name=module.name, r_before=module.r, r_after=k, alpha=alpha, scaling=module.scaling,
+                         energy_kept=choice.energy_kept, error=choice.error, delta_fro=float(np.sqrt(np.sum(s**2))))
+
+
+def _resize_experts(experts: tuple[AdapterModule, ...], rank: int | None, energy: float | None, use_rslora: bool,
+                    reports: list[ResizedModule]) -> list[AdapterModule]:
+    """Fused MoE experts (PEFT's ParamWrapper) hold one r for all their experts, and a rank_pattern key names a
+    parameter path, not the wrapper: every expert of the wrappers that may hold the same parameters
+    (``parameters_wrapped``) keeps one rank, the largest any of them needs (``choose_rank``)."""
+    spectra = [_spectrum(m) for m in experts]
+    shared: dict[tuple[str, ...], int] = {}
+    for module, (s, _) in zip(experts, spectra, strict=True):
+        k = choose_rank(s, module.r, rank=rank, energy=energy).r_after
+        group = module.parameters_wrapped or (module.key,)
+        shared[group] = max(shared.get(group, 0), k)
+    cut = []
+    for module, (s, factors) in zip(experts, spectra, strict=True):
+        k = shared[module.parameters_wrapped or (module.key,)]
+        if rank is not None:
+            k = min(k, module.r)
+        cut.append(_cut(module, s, factors, k, use_rslora))
+        reports.append(_report(module, s, k, cut[-1].alpha))
+    return cut
+
+
 def _most_common(values: list[Any]) -> Any:
     counts = Counter(values)
     best = max(counts.values())
     return next(v for v in values if counts[v] == best)  # first of the most common, stable
 
 
-def _config_for(original: dict[str, Any], modules: list[AdapterModule]) -> dict[str, Any]:
-    """r / lora_alpha = the most common values; rank_pattern / alpha_pattern for the modules that differ."""
+def _config_for(original: dict[str, Any], modules: list[AdapterModule],
+                experts: list[AdapterModule] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """r / lora_alpha = the most common values; rank_pattern / alpha_pattern for the modules that differ (an
+    expert's wrapper by the parameter paths PEFT matches, ``parameters_wrapped``)."""
     config = copy.deepcopy(original)
+    named = {m.name: m for m in modules}
+    for expert in experts:
+        for path in expert.parameters_wrapped:
+            named[path] = expert
+    modules = list(named.values())
     r = _most_common([m.r for m in modules])
     alpha = _most_common([m.alpha for m in modules])
     for escape in (False, True):
         key = re.escape if escape else (lambda name: name)
         config["r"] = r
         config["lora_alpha"] = int(alpha) if float(alpha).is_integer() else alpha
-        config["rank_pattern"] = {key(m.name): m.r for m in modules if m.r != r}
-        config["alpha_pattern"] = {key(m.name): (int(m.alpha) if float(m.alpha).is_integer() else m.alpha)
-                                   for m in modules if m.alpha != alpha}
+        config["rank_pattern"] = {key(n): m.r for n, m in named.items() if m.r != r}
+        config["alpha_pattern"] = {key(n): (int(m.alpha) if float(m.alpha).is_integer() else m.alpha)
+                                   for n, m in named.items() if m.alpha != alpha}
         spec = spec_from_peft_config(config)
-        if all(spec.module_rank_alpha(m.name) == (m.r, m.alpha) for m in modules):
+        if all(spec.module_rank_alpha(n) == (m.r, m.alpha) for n, m in named.items()):
             return config
     raise AdapterError("cannot express the new ranks with rank_pattern (module names overlap)", where="rank_pattern")

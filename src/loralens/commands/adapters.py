@@ -98,7 +98,7 @@ def format_report(report: AdapterReport, path: str) -> str:
                                   decimal_bytes(t.bytes), f"{t.share:.1%}"] for t in report.other_tensors],
                                 right={4, 5}))
     for u in report.unsupported:
-        lines += ["", f"{'not resizable' if u['inspected'] else 'not read'}: module {u['name']}: {u['reason']}"]
+        lines += ["", f"{'fused experts' if u['inspected'] else 'not read'}: module {u['name']}: {u['reason']}"]
     return "\n".join(lines).rstrip()
 
 

@@ -39,7 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "semantics) computed from the factors; writes a PEFT adapter.")
     p.add_argument("paths", nargs="+", metavar="ADAPTER", help="PEFT adapter folders (two or more)")
     p.add_argument("--weights", required=True, type=float, nargs="+", metavar="W", help="one weight per adapter")
-    p.add_argument("--method", choices=["linear", "cat", "svd"], default="svd", help="combination (default svd)")
+    p.add_argument("--method", choices=["linear", "cat", "svd", "ties", "dare_linear", "dare_ties"], default="svd",
+                   help="combination (default svd); dare_* are refused (PEFT draws their masks at random)")
+    p.add_argument("--density", type=float, metavar="D", help="ties: the share of each factor's values kept")
+    p.add_argument("--majority-sign-method", choices=["total", "frequency"], default="total",
+                   help="ties: how the sign of each entry is elected (default total)")
     p.add_argument("--rank", type=int, metavar="N", help="rank of the svd result (default: the largest r)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new adapter folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
@@ -89,7 +93,8 @@ def run_combine(args: argparse.Namespace) -> str:
     adapters = [load_any(path) for path in args.paths]
     inputs = [a.path for a in adapters if a.path]
     check_output_path(args.output, "peft", force=args.force, inputs=inputs)
-    combined = combine_adapters(adapters, args.weights, method=args.method, rank=args.rank)
+    combined = combine_adapters(adapters, args.weights, method=args.method, rank=args.rank, density=args.density,
+                                majority_sign_method=args.majority_sign_method)
     write_adapter(combined.adapter, args.output, force=args.force)
     if args.json:
         return _dumps({"out": args.output, **combined.to_json()})

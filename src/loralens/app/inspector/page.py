@@ -383,7 +383,7 @@ class InspectorPage:
                          pagination={"rowsPerPage": 10}).props(
                     'dense flat bordered data-testid="other-table"').mark("other-table").classes("w-full")
             for item in unsupported:
-                prefix = "Not resizable" if item.get("inspected") else "Not read"
+                prefix = "Fused experts" if item.get("inspected") else "Not read"
                 ui.label(f"{prefix}: module {item['name']}: {item['reason']}").classes("ll-warn text-sm")
 
     def selected(self, report: Any) -> Any:
