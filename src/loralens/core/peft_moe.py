@@ -5,7 +5,8 @@ applied by ``inject_adapter`` before the default targets are filled in:
 
 - a str ``target_modules`` is first resolved to leaf names: "all-linear" -> the leaves of the linear layers (not the
   output head) plus every v4 name of the mapping; a regex -> the leaves of every module and parameter key it
-  fullmatches, plus each v4 expert name whose reconstructed key (``<experts container>.<v4 name>``) it fullmatches.
+  fullmatches, plus each v4 expert name whose reconstructed key (``<experts container>.<v4 name>``) it fullmatches;
+  a key excluded by exclude_modules or the user's modules_to_save does not match.
 - each entry equal to a v4 name, or ending with "." + it, moves to ``target_parameters`` under its v5 name
   (router ``gate`` -> ``gate.weight``; mixtral ``w1``/``w3`` -> ``gate_up_proj``, ``w2`` -> ``down_proj``; qwen3_moe
   ``gate_proj``/``up_proj`` -> ``gate_up_proj``, ``down_proj`` -> ``down_proj``); the rest stay target_modules.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 from loralens.core.architectures import Architecture
 from loralens.core.peft_config import ALL_LINEAR, LoraConfigSpec
+from loralens.core.peft_extras import exclusion, task_modules
 from loralens.core.user_regex import user_pattern
 from loralens.errors import InvalidParameterError
 
@@ -55,20 +57,18 @@ def _parameter_keys(arch: Architecture) -> list[str]:
 
 
 def _resolve_regex(arch: Architecture, spec: LoraConfigSpec, mapping: dict[str, str]) -> set[str]:
-    if spec.exclude_modules or spec.modules_to_save:
-        raise InvalidParameterError(
-            f"regex {spec.target_modules!r} with exclude_modules or modules_to_save on {arch.model_type}: PEFT's "
-            "rewrite for the fused experts also keeps the excluded keys' names, which loralens does not count; "
-            "list the module names", where="target_modules")
     regex = user_pattern(str(spec.target_modules), "target_modules")
+    excluded = exclusion(spec, task_modules(spec)[0])  # PEFT's check returns a falsy _ExcludedModule for these
+    hit = (lambda key: regex.fullmatch(key) is not None) if excluded is None else (  # noqa: E731
+        lambda key: not excluded(key) and regex.fullmatch(key) is not None)
     params = _parameter_keys(arch)
-    matched = {key.rsplit(".", 1)[-1] for key in ("", *arch.module_names, *params) if regex.fullmatch(key)}
+    matched = {key.rsplit(".", 1)[-1] for key in ("", *arch.module_names, *params) if hit(key)}
     containers: dict[str, list[str]] = {}
     for key in params:
         container, _, leaf = key.rpartition(".")
         containers.setdefault(leaf, []).append(container)
     for old, new in mapping.items():
-        if old not in matched and any(regex.fullmatch(f"{c}.{old}") for c in containers.get(new, ())):
+        if old not in matched and any(hit(f"{c}.{old}") for c in containers.get(new, ())):
             matched.add(old)
     return matched
 
