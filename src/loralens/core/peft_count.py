@@ -247,7 +247,7 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     token_total = sum(rows * width for _, rows, width in tokens)
     bias_total = arch.total_bias_params - sum(s.biases for s in saved) if bias_mode == "all" else adapted_bias
     added = lora_total + dora_total + lora_bias + param_total + saved_total + token_total
-    trainable = added + bias_total
+    trainable = added + bias_total - sum(s.params for s in saved if s.nested)
     total = arch.total_params + added
     result = LoraCount(
         trainable=trainable,
