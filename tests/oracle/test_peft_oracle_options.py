@@ -96,6 +96,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("mixtral", {"target_modules": ".*"}),
     ("mixtral", {"target_modules": r"model\.layers\.1\.mlp\.experts\.w2"}),
     ("mixtral", {"target_modules": "q_proj"}),
+    ("mixtral", {"target_modules": ["w2", "q_proj"], "layers_to_transform": [0]}),
+    ("mixtral", {"target_modules": ["model.layers.0.mlp.experts.w2", "q_proj"]}),  # down_proj of every layer
+    ("mixtral", {"target_modules": ["gate"], "bias": "all"}),
+    ("mixtral", {"target_modules": ["w1", "w3"], "modules_to_save": ["lm_head"],
+                 "exclude_modules": ["layers.0.mlp.experts.w1"]}),
     ("qwen3", {"target_modules": ["q_proj", "o_proj"], "exclude_modules": ["layers.0.self_attn.o_proj"]}),
     ("qwen3", {"target_modules": "all-linear", "exclude_modules": r".*\.1\..*"}),
     ("qwen3", {"target_modules": ["q_proj"], "exclude_modules": ["q_proj"]}),
