@@ -87,3 +87,29 @@ def test_bad_options_are_one_line(tmp_path: Path, flags: list[str], where: str,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = params(tmp_path, LLAMA3, *flags, capsys=capsys)
     assert code == 2 and where in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+FAMILIES = json.loads((Path(__file__).parent / "fixtures" / "peft_counts.json").read_text())["families"]
+
+
+@pytest.mark.parametrize("family,target,kwargs", [
+    ("mixtral", "w1,w3", {"target_modules": ["w1", "w3"]}),
+    ("mixtral", "all-linear", {"target_modules": "all-linear"}),
+    ("qwen3_moe", "all-linear", {"target_modules": "all-linear"}),
+    ("qwen3_moe", "gate_proj,up_proj,down_proj", {"target_modules": ["gate_proj", "up_proj", "down_proj"]}),
+])
+def test_moe_expert_targets_equal_peft(tmp_path: Path, family: str, target: str, kwargs: dict,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """PEFT 0.21 rewrites the transformers-4 expert names into target_parameters: the CLI shows PEFT's count (the
+    families fixture, written by PEFT on the same config)."""
+    entry = FAMILIES[family]
+    case = next(c for c in entry["cases"] if c["lora_config"] == kwargs)
+    code, data, err = params(tmp_path, entry["config"], "--target", target, capsys=capsys)
+    assert code == 0, err
+    assert (data["trainable"], data["total"]) == (case["trainable"], case["total"])
+
+
+def test_moe_half_of_a_fused_pair_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = params(tmp_path, FAMILIES["mixtral"]["config"], "--target", "w1", capsys=capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "without also targeting w3" in err

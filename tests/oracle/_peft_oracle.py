@@ -6,6 +6,7 @@ torch, transformers and peft are imported here only (test-only dependencies); lo
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import warnings
@@ -105,10 +106,11 @@ def model_facts(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def peft_count(model: torch.nn.Module, lora_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """PEFT's (trainable, all) and each LoRA layer's r, scaling and trainable parameters. Mutates ``model``."""
+    """PEFT's (trainable, all) and each LoRA layer's r, scaling and trainable parameters. Mutates ``model``, not
+    ``lora_kwargs`` (PEFT's MoE rewrite adds keys to the rank_pattern / alpha_pattern dicts it is given)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        peft_model = get_peft_model(model, LoraConfig(**lora_kwargs))
+        peft_model = get_peft_model(model, LoraConfig(**copy.deepcopy(lora_kwargs)))
     trainable, total = peft_model.get_nb_trainable_parameters()
     modules = {}
     prefix = "base_model.model."

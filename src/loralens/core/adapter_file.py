@@ -6,7 +6,8 @@ The tensors, from huggingface/peft 0.21 (utils/save_and_load.py ``get_peft_model
   (out, r, 1, 1)); an embedding: ``lora_embedding_A`` (r, rows) and ``lora_embedding_B`` (dim, r);
   ``lora_B.bias`` (out) with lora_bias; DoRA's ``lora_magnitude_vector`` (out; (1, out, 1, 1) for a conv);
 - bias="lora_only": ``base_layer.bias`` of the adapted modules; "all": every key holding "bias" (a modules_to_save
-  wrapper's under its own name, ``modules_to_save.`` and ``original_module.``; a tied decoder's bias twice);
+  wrapper's under its own name, ``modules_to_save.`` (``modules_to_save.default.`` below the copy's top level)
+  and ``original_module.``; a tied decoder's bias twice);
 - ParamWrapper (target_parameters): ``lora_A.weight`` (r * experts, in) and ``lora_B.weight`` (out, r * experts) on
   the module holding the parameter, one ``base_layer.`` deeper for each parameter of it wrapped later;
 - modules_to_save: every tensor of the copy under the module's own name; trainable tokens:
@@ -120,7 +121,9 @@ def adapter_tensors(arch: Any, spec: Any, adapted: Sequence[Any], params: Sequen
             out[_PREFIX + rel] = shape
         for s in saved:
             for rel, shape in _subtree_tensors(arch, s, biases_only=True):
-                for middle in ("", "modules_to_save.", "original_module."):
+                # PEFT strips the adapter name only as the second-to-last part of a key
+                copy = "modules_to_save." if "." not in rel else "modules_to_save.default."
+                for middle in ("", copy, "original_module."):
                     out[_PREFIX + s + "." + middle + rel] = shape
     for s in saved:
         for rel, shape in _subtree_tensors(arch, s):

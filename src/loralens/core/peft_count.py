@@ -30,6 +30,7 @@ from loralens.core.counting import lora_params, scaling
 from loralens.core.adapter_file import adapter_file_bytes
 from loralens.core.heads import SEQ_CLS_HEAD_NAMES
 from loralens.core.peft_config import ALL_LINEAR, BIAS_MODES, LoraConfigSpec
+from loralens.core.peft_moe import convert_for_fused_experts
 from loralens.core.peft_extras import clashes, exclusion, modules_to_save, parameter_targets, task_modules, token_deltas
 from loralens.errors import InvalidParameterError
 
@@ -183,39 +184,14 @@ def _module_names_hint(arch: Architecture) -> str:
     return ", ".join(leaves)
 
 
-#: PEFT 0.21 rewrites the LoRA config of these types for transformers 5's fused experts
-#: (peft/utils/transformers_weight_conversion.py): v4 module names -> target_parameters
-_MOE_RENAMED = {"mixtral": ("gate", "w1", "w2", "w3"), "qwen3_moe": ("gate", "gate_proj", "up_proj", "down_proj")}
-
-
-def _refuse_moe_conversion(arch: Architecture, spec: LoraConfigSpec) -> None:
-    """Where PEFT would turn target_modules into target_parameters on fused experts: refused by name."""
-    renamed = _MOE_RENAMED.get(arch.model_type)
-    if renamed is None:
-        return
-    targets = spec.target_modules
-    if targets is None and spec.target_parameters:
-        return
-    if targets is None:
-        raise InvalidParameterError(
-            "No `target_modules` passed but also no `target_parameters` found (PEFT 0.21 on transformers 5's "
-            f"{arch.model_type}: its default targets are dropped); name the modules", where="target_modules")
-    hit = targets if isinstance(targets, str) else next(
-        (t for t in targets if any(t == old or t.endswith("." + old) for old in renamed)), None)
-    if hit is not None:
-        raise InvalidParameterError(
-            f"{hit!r}: on {arch.model_type} PEFT rewrites it for the fused experts of transformers 5 (into "
-            "target_parameters with doubled ranks), which loralens does not count yet; name the attention "
-            "modules (q_proj, k_proj, v_proj, o_proj)", where="target_modules")
-
-
 def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool = True) -> LoraCount:
     """Count LoRA's trainable parameters on ``arch`` exactly as PEFT's get_peft_model would.
 
     ``with_modules=False`` skips building the per-module tuple (``modules`` is then empty): the same totals about
     three times faster, for sweeps over many settings.
     """
-    _refuse_moe_conversion(arch, spec)
+    spec = convert_for_fused_experts(arch, spec, lambda: [
+        m.name.rsplit(".", 1)[-1] for m in _all_linear(arch, spec)])
     if spec.lora_bias and spec.use_dora:
         raise InvalidParameterError("The argument lora_bias=True is not supported for DoRA, please pass "
                                     "use_dora=False", where="lora_bias")
@@ -271,7 +247,7 @@ def count_lora(arch: Architecture, spec: LoraConfigSpec, *, with_modules: bool =
     token_total = sum(rows * width for _, rows, width in tokens)
     bias_total = arch.total_bias_params - sum(s.biases for s in saved) if bias_mode == "all" else adapted_bias
     added = lora_total + dora_total + lora_bias + param_total + saved_total + token_total
-    trainable = added + bias_total
+    trainable = added + bias_total - sum(s.params for s in saved if s.nested)
     total = arch.total_params + added
     result = LoraCount(
         trainable=trainable,

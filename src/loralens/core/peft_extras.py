@@ -81,23 +81,36 @@ class SavedModule:
     name: str
     params: int
     biases: int  # of the original, which no longer train under bias="all"
+    nested: bool = False  # inside another wrapper: its original is part of the outer copy, now frozen
 
 
 def modules_to_save(arch: Architecture, names: Sequence[str], adapted: set[str]) -> list[SavedModule]:
-    """The modules PEFT wraps for ``names`` (suffix match, no dot needed), each with its copy's parameters."""
+    """The modules PEFT wraps for ``names`` (suffix match, no dot needed), each with its copy's parameters.
+
+    PEFT's _set_trainable walks the original module names parents first. A match inside an already wrapped module
+    is reached through the wrapper (its original module): two levels below the wrapper (the wrapper is its
+    grandparent) it only updates the outer wrapper (nothing new); any other depth gets a wrapper of its own around
+    that part of the outer's active copy (``__getattr__`` resolves there): a new copy that trains, while the part of
+    the outer copy it wraps is frozen. So each nested copy adds to the total but not to the trainable count, and
+    the original's biases are frozen once (the outer subtree holds the inner one).
+    """
     if not names:
         return []
     found = [n for n in arch.module_names if any(n.endswith(key) for key in names)]
+    wrapped: list[str] = []
+    saved: list[SavedModule] = []
     for n in found:
-        outer = next((o for o in found if n.startswith(o + ".")), None)
-        if outer is not None:
-            raise InvalidParameterError(f"{n!r} lies inside {outer!r}, both matched: PEFT's nested wrappers are not "
-                                        "counted by loralens", where="modules_to_save")
         hit = next((a for a in adapted if a == n or a.startswith(n + ".")), None)
         if hit is not None:
             raise InvalidParameterError(f"{n!r} holds the LoRA layer {hit!r}: PEFT cannot wrap it (TypeError: "
                                         "modules_to_save cannot be applied to LoRA layers)", where="modules_to_save")
-    return [SavedModule(n, *_subtree_params(arch, n)) for n in found]
+        if n.rsplit(".", 2)[0] in wrapped and n.count(".") >= 2:
+            continue  # the grandparent is a wrapper: PEFT only calls its update()
+        params, biases = _subtree_params(arch, n)
+        inside = any(n.startswith(o + ".") for o in wrapped)
+        wrapped.append(n)
+        saved.append(SavedModule(n, params, 0 if inside else biases, inside))
+    return saved
 
 
 def token_deltas(arch: Architecture, spec: LoraConfigSpec, busy: set[str]) -> list[tuple[str, int, int]]:
