@@ -65,6 +65,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("mixtral", {"target_modules": ["q_proj"], "target_parameters": ["experts.gate_up_proj", "experts.down_proj",
                                                                      "gate.weight"], "rank_pattern": {"down_proj": 2}}),
     ("mixtral", {"target_parameters": ["experts.gate_up_proj"], "lora_alpha": 32}),
+    ("mixtral", {"target_modules": [], "target_parameters": ["experts.down_proj"]}),  # parameters only
+    ("qwen3", {"target_modules": []}),  # nothing targeted at all
     ("mixtral", {"target_modules": ["q_proj"], "target_parameters": ["experts.gate_up_proj"], "lora_bias": True}),
     ("mixtral", {"target_parameters": ["experts.gate_up_proj"], "use_dora": True}),
     ("mixtral", {"target_parameters": ["nothing_here"]}),

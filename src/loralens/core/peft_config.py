@@ -129,10 +129,13 @@ class LoraConfigSpec:
         set_(self, "lora_alpha", check_float("lora_alpha", self.lora_alpha))
         for flag in ("use_rslora", "use_dora", "fan_in_fan_out", "lora_bias"):
             _check_bool(flag, getattr(self, flag))
-        set_(self, "target_modules", _check_names("target_modules", self.target_modules))
-        set_(self, "exclude_modules", _check_names("exclude_modules", self.exclude_modules))
         for name in ("modules_to_save", "target_parameters"):
             set_(self, name, _check_names(name, getattr(self, name), allow_str=False))
+        if self.target_parameters and isinstance(self.target_modules, _LISTS) and not len(self.target_modules):
+            set_(self, "target_modules", ())  # PEFT: parameters only, no module targets
+        else:
+            set_(self, "target_modules", _check_names("target_modules", self.target_modules))
+        set_(self, "exclude_modules", _check_names("exclude_modules", self.exclude_modules))
         if self.bias not in BIAS_MODES:
             raise InvalidParameterError(f"must be one of {', '.join(BIAS_MODES)}, got {self.bias!r}", where="bias")
         set_(self, "layers_to_transform", _check_layers(self.layers_to_transform))
