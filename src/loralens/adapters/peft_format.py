@@ -10,6 +10,9 @@ tuners/lora/layer.py ``update_layer``):
   ``re.match(rf"(.*\\.)?({key})$", module_path)``, else ``r`` / ``lora_alpha``;
 - scaling = alpha / sqrt(r) with use_rslora, else alpha / r;
 - fan_in_fan_out (GPT-2 Conv1D): the base weight is stored (in, out), so ΔW is added transposed.
+
+Writing is in peft_write.py, key names in peft_keys.py, fused MoE experts in peft_experts.py; this reader is a
+little over 400 lines because its module-by-module checks each name the tensor they refuse.
 """
 
 from __future__ import annotations

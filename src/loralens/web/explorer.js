@@ -9,6 +9,9 @@
  * it writes (tests/fixtures/explorer_golden.json) are checked against this file by `node --test tests/js/` and
  * again in Chromium. Numbers are written as CPython writes them: exact decimal rounding of the binary value,
  * ties to even (JS's toFixed does not round the exact value), thousands separators, `g` formatting.
+ *
+ * Over 400 lines on purpose: it is the one file all three hosts load (no bundler may join several, and file://
+ * cannot import), so its sections below (exact text, the view, the diagram, the charts, the matrices) stay here.
  */
 (function (root) {
   'use strict';

@@ -4,18 +4,17 @@ It opens on the small adapter shipped with loralens (src/loralens/data/sample_ad
 from an upload of its two files, or, while the app listens on loopback only, from a folder on the server's disk.
 Reading, inspecting and resizing run in a worker thread (``app.workers``, bounded and queued: numpy releases the GIL in its linear
 algebra, the adapter's arrays need no pickling into a process, and the library's AdapterError reaches the page
-with its type), so the page never freezes. All numbers come from ``loralens.adapters`` and
-``loralens.app.charts_inspector``; this module only renders them.
+with its type), so the page never freezes. All numbers come from ``loralens.adapters`` and the pure
+``app/inspector/view.py``; what runs off the loop is in ``loading.py``, upload checks in ``uploads.py``; this module
+only renders. It is over 400 lines because it is one session's page object: its cards (open, summary, table,
+spectrum, heatmaps, resize) share that state, and splitting the class would only scatter it.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,9 @@ from urllib.parse import urlencode
 from nicegui import events, run, ui
 from starlette.requests import Request
 
-from loralens.adapters import (
-    adapter_to_bytes,
-    inspect_adapter,
-    load_adapter,
-    load_adapter_from_bytes,
-    resize_adapter,
-)
 from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME
 from loralens.app.inspector import view as ci
+from loralens.app.inspector.loading import open_bytes, open_folder, open_single_bytes, resized_zip, sample_path
 from loralens.app import security, sessions, settings, workers
 from loralens.app.inspector.uploads import UploadRefused, classify, limit_text, rejection_message
 from loralens.app.layout import error_label, page_frame, show_message, tag
@@ -52,44 +45,6 @@ SCHEMA = (
 )
 UPLOAD_NAME = "upload"  # errors in uploaded files read "upload/adapter_model.safetensors: ..."
 
-
-
-def sample_path() -> Path:
-    """The small real PEFT adapter shipped inside the package."""
-    return Path(str(resources.files("loralens") / "data" / "sample_adapter"))
-
-
-# ---------------------------------------------------------------- work done off the event loop
-
-
-def open_folder(path: str | Path) -> tuple[Any, Any]:
-    """(adapter, report) of the adapter folder (or its .safetensors file) at ``path``."""
-    adapter = load_adapter(path)
-    return adapter, inspect_adapter(adapter)
-
-
-def open_bytes(config: bytes, weights: bytes, name: str) -> tuple[Any, Any]:
-    """(adapter, report) of an uploaded adapter_config.json + adapter_model.safetensors."""
-    adapter = load_adapter_from_bytes(config, weights, name=name)
-    return adapter, inspect_adapter(adapter)
-
-
-def open_single_bytes(weights: bytes, name: str) -> tuple[Any, Any] | None:
-    """(adapter, report) of an uploaded kohya / diffusers file (no config needed), or None for other layouts."""
-    from loralens.adapters.formats import read_single_file_bytes
-
-    adapter = read_single_file_bytes(weights, name)
-    return None if adapter is None else (adapter, inspect_adapter(adapter))
-
-
-def resized_zip(adapter: Any, rank: int | None, energy: float | None) -> bytes:
-    """A zip holding the resized adapter's adapter_config.json and adapter_model.safetensors."""
-    files = adapter_to_bytes(resize_adapter(adapter, rank=rank, energy=energy))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def describe(error: BaseException, what: str) -> str:
