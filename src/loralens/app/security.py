@@ -18,7 +18,7 @@ One ASGI middleware (``Guard``) in front of the whole NiceGUI app, HTTP and webs
 - **Security headers** on every response: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``
   and a Content-Security-Policy that lets pages load only this server's own assets. NiceGUI's pages need
   ``'unsafe-inline'`` (the page's inline start-up script and styles) and ``'unsafe-eval'`` (Vue compiles the
-  elements' templates in the browser). ``frame-ancestors *`` keeps the documented embedding (``?embed=1`` in a
+  elements' templates in the browser). ``frame-ancestors * file:`` keeps the documented embedding (``?embed=1`` in a
   course site's iframe); a framed page never has the token cookie, so it never reads the disk.
 """
 
@@ -54,7 +54,7 @@ CSP = "; ".join((
     "object-src 'none'",
     "base-uri 'self'",
     "form-action 'self'",
-    "frame-ancestors *",
+    "frame-ancestors * file:",  # any site (http/https) and a course page opened from disk
 ))
 HEADERS = (
     (b"x-content-type-options", b"nosniff"),
