@@ -43,15 +43,18 @@ def hf_config_dict(hf_id: str, num_layers: int | None = None) -> dict[str, Any]:
     return cfg
 
 
-def build_meta_model(config: dict[str, Any]) -> torch.nn.Module:
-    """transformers' own model for ``config`` (a config.json dict), on the meta device: no memory, no download."""
+def build_model(config: dict[str, Any], *, meta: bool = True) -> torch.nn.Module:
+    """transformers' own model for ``config`` (a config.json dict): on the meta device (no memory, no download), or
+    with real seeded weights on the CPU (``meta=False``, for a save_pretrained that writes the real file)."""
     cfg = dict(config)
     model_type = cfg.pop("model_type")
     classes = cfg.get("architectures")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hf_config = AutoConfig.for_model(model_type, **cfg)
-        with torch.device("meta"):
+        if not meta:
+            torch.manual_seed(0)  # the same weights in every run
+        with torch.device("meta" if meta else "cpu"):
             if classes:  # the class config.json names, as from_pretrained would build it
                 return getattr(transformers, classes[0])(hf_config)
             auto = {"bert": AutoModelForMaskedLM, "roberta": AutoModelForMaskedLM, "vit": AutoModel,
@@ -59,6 +62,11 @@ def build_meta_model(config: dict[str, Any]) -> torch.nn.Module:
                     "whisper": transformers.AutoModelForSpeechSeq2Seq}.get(
                 model_type, AutoModelForCausalLM)
             return auto.from_config(hf_config)
+
+
+def build_meta_model(config: dict[str, Any]) -> torch.nn.Module:
+    """transformers' own model for ``config`` on the meta device: no memory, no download."""
+    return build_model(config, meta=True)
 
 
 def linear_digest_lines(model: torch.nn.Module) -> list[str]:

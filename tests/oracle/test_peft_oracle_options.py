@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 import torch
-import transformers
-from _peft_oracle import build_meta_model, peft_count
+from _peft_oracle import build_meta_model, build_model, peft_count
 from peft import LoraConfig, get_peft_model
 from test_peft_oracle_families import config_json
-from transformers import AutoConfig
 
 from loralens.core.architectures import architecture_from_config
 from loralens.core.peft_config import LoraConfigSpec
@@ -131,35 +129,12 @@ def test_count_equals_peft_or_both_refuse(name: str, kwargs: dict[str, Any]) -> 
             count_lora(arch, LoraConfigSpec(**kwargs))
         print(f"both refuse: {error}")
         return
-    if (name, kwargs) in GAPS:  # PEFT counts these; loralens refuses them by name
-        with pytest.raises(InvalidParameterError, match=GAPS_MESSAGE):
-            count_lora(arch, LoraConfigSpec(**kwargs))
-        return
     mine = count_lora(arch, LoraConfigSpec(**kwargs))
     assert (mine.trainable, mine.total) == (theirs["trainable"], theirs["total"])
 
 
-GAPS: list[tuple[str, dict[str, Any]]] = []
-GAPS_MESSAGE = "a gap named here"
-
-
 def _real_model(config: dict[str, Any], dtype: torch.dtype) -> torch.nn.Module:
-    cfg = dict(config)
-    model_type = cfg.pop("model_type")
-    classes = cfg.get("architectures")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hf_config = AutoConfig.for_model(model_type, **cfg)
-        torch.manual_seed(0)
-        if classes:
-            model = getattr(transformers, classes[0])(hf_config)
-        else:
-            auto = {"bert": transformers.AutoModelForMaskedLM, "roberta": transformers.AutoModelForMaskedLM,
-                    "vit": transformers.AutoModel, "t5": transformers.AutoModelForSeq2SeqLM,
-                    "whisper": transformers.AutoModelForSpeechSeq2Seq}.get(
-                        model_type, transformers.AutoModelForCausalLM)
-            model = auto.from_config(hf_config)
-    return model.to(dtype)
+    return build_model(config, meta=False).to(dtype)
 
 
 SAVE_CASES = [c for c in CASES if c[0] not in ("qwen3_moe",)] + [
@@ -190,8 +165,6 @@ def test_adapter_bytes_equal_the_file_peft_writes(name: str, kwargs: dict[str, A
         with pytest.raises(InvalidParameterError):
             count_lora(arch, LoraConfigSpec(**kwargs))
         return
-    if (name, kwargs) in GAPS:
-        return  # refused by name in test_count_equals_peft_or_both_refuse
     mine = count_lora(arch, LoraConfigSpec(**kwargs))
     size = (tmp_path / "adapter_model.safetensors").stat().st_size
     assert mine.adapter_bytes["fp32" if dtype == torch.float32 else "bf16"] == size
