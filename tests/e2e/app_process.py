@@ -54,11 +54,19 @@ def served_app(argv: list[str], cwd: Path, ready_path: str = "/", with_token: bo
                 time.sleep(0.1)
         yield url + printed[len(url) + 1:] if with_token else url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, drain)
+
+
+def stop_process(process: subprocess.Popen, drain: threading.Thread | None = None, timeout: float = 10) -> None:
+    """Stop a server the tests started: terminate, kill if it does not exit in ``timeout`` s, then let the thread
+    that drained its output finish and close the pipe."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if drain is not None:
         drain.join(timeout=5)
+    if process.stdout is not None:
         process.stdout.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .app_process import loralens_command
+from .app_process import loralens_command, stop_process
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "explorer_golden.json"
 CORE = ("rank", "rank-input", "d-slider", "presets", "lora-params", "full-params", "lora-ratio", "savings",
@@ -57,12 +57,7 @@ def logged_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             assert url, "the app did not start:\n" + log.read_text()
             yield url, log
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def test_default_view_shows_exact_numbers(page, app_url: str) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from .app_process import stop_process
+
 NOTEBOOK = {
     "cells": [
         {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": [
@@ -77,12 +79,7 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
                 pytest.fail("JupyterLab did not answer:\n" + log.read_text())
             yield f"{base}/lab/tree/explorer.ipynb?token={token}", root
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=20)
 
 
 def _run_cell(page, index: int) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from e2e.app_process import stop_process  # tests/ is on sys.path (rootdir of these test packages)
 
 APP = """
 import sys
@@ -85,14 +86,7 @@ def start(host: str, cwd: Path) -> Iterator[Server]:
                 time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        drain.join(timeout=5)
-        process.stdout.close()
+        stop_process(process, drain)
 
 
 @pytest.fixture(scope="module")
