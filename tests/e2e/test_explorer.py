@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from .app_process import loralens_command, stop_process
 
@@ -282,8 +283,8 @@ def test_heatmaps_fetched_for_a_small_layer_and_the_toggle_is_in_the_url(page, a
 def test_real_model_link_carries_rank_alpha_and_embed(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(app_url + "/?d=1024&r=16&alpha=32&embed=1")
     link = page.get_by_test_id("to-models")
-    link.wait_for()
-    assert link.get_attribute("href") == "/models?model=llama-2-7b&r=16&alpha=32&embed=1"
+    # The section below the core fills in when the browser is idle, so the href arrives after the link exists.
+    expect(link).to_have_attribute("href", "/models?model=llama-2-7b&r=16&alpha=32&embed=1", timeout=10_000)
     link.click()
     page.wait_for_url(re.compile(r"/models\?model=llama-2-7b&r=16&alpha=32&embed=1"))
     assert page.get_by_test_id("nav-explorer").count() == 0

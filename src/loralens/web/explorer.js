@@ -847,6 +847,10 @@
     drawBars(ui.bars, view.bars);
     scheduleMore(app, view);
     writeUrl(app);
+    if (ui.models) { // links follow every change, like the address bar: one clicked mid-drag carries this state
+      attr(ui.models, 'href', app.embed ? view.models_url_embed : view.models_url);
+      attr(ui.fitLab, 'href', pageUrl('/labs', 'lab=fit', app.embed));
+    }
     if (ui.matrices) ui.matrices.refresh(view);
   }
 
@@ -900,10 +904,6 @@
     ui.table.replaceChildren(...view.example_rows.map(([m, f, v]) => h('tr', {}, [h('td', { text: m }), h('td', { text: f }), h('td', { class: 'llx-r', text: v })])));
     setText(ui.worked, view.worked_example);
     ui.benefits.replaceChildren(...view.benefits.map(([title, text]) => h('li', {}, [h('b', { text: title + '. ' }), text])));
-    if (ui.models) {
-      ui.models.href = app.embed ? view.models_url_embed : view.models_url;
-      ui.fitLab.href = pageUrl('/labs', 'lab=fit', app.embed);
-    }
   }
 
   /** The address bar follows the state once it changes (the link a page was opened with stays as it was until
