@@ -100,11 +100,11 @@ def test_conv_merge_equals_merge_and_unload(tmp_path: Path, dora: bool, dtype: t
     eps = torch.finfo(dtype).eps
     for key in ours:
         assert ours[key].dtype == theirs[key].dtype
-        if dora or dtype != torch.float32:  # conv products and DoRA norms: torch sums in another order
-            scale = theirs[key].abs().max().item()
-            torch.testing.assert_close(ours[key], theirs[key], rtol=4 * eps, atol=4 * eps * scale, msg=key)
-        else:
-            torch.testing.assert_close(ours[key], theirs[key], rtol=2 * eps, atol=eps * 1e-3, msg=key)
+        # Conv products, DoRA norms and even this tiny 5x4 rank-3 Linear product are summed by torch in another
+        # order (or with FMA, on AVX-512 machines) than by numpy: a few ulps. Bit-for-bit on real models is
+        # test_adapters_merge_oracle.py.
+        scale = theirs[key].abs().max().item()
+        torch.testing.assert_close(ours[key], theirs[key], rtol=4 * eps, atol=4 * eps * scale, msg=key)
 
 
 def test_named_adapters_are_listed_and_chosen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
