@@ -20,17 +20,13 @@ import numpy as np
 
 from loralens.core.blas import single_threaded_blas
 from loralens.adapters.atomic import atomic_output_dir, check_output
+from loralens.adapters.merge_arithmetic import apply_plan, check_finite, decode, read_whole, round_to
 from loralens.adapters.merge_plan import (
     BaseView,
     TensorPlan,
-    apply_plan,
-    check_finite,
-    decode,
     plan_merge,
     read_base_config,
-    read_whole,
     resized_config,
-    round_to,
     vocabulary_rows,
 )
 from loralens.adapters.peft_format import PICKLE_SUFFIXES, Adapter, AdapterModule, load_adapter, refuse_pickle

@@ -15,7 +15,7 @@ from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
 
 from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_bytes
-from loralens.app.inspector import view as ci
+from loralens.app.inspector import resize_view as rv
 from loralens.app import settings
 from loralens.app.inspector import page as inspector
 from loralens.app.inspector.page import sample_path
@@ -211,12 +211,12 @@ async def test_resize_preview_follows_the_controls(user: User) -> None:
     table = element(user, "resize-table")
     assert isinstance(table, ui.table)
     assert [row["new_r"] for row in table.rows] == [1] * len(report.modules)
-    expected = ci.resize_preview(report, rank=1)
+    expected = rv.resize_preview(report, rank=1)
     assert [row["energy_kept"] for row in table.rows] == pytest.approx([r.energy_kept for r in expected.rows])
     await see(user, f"LoRA parameters {expected.parameters_before:,} → {expected.parameters_after:,}")
     element(user, "resize-mode").set_value("energy")  # type: ignore[attr-defined]
     element(user, "resize-energy").set_value(0.5)  # type: ignore[attr-defined]
-    half = ci.resize_preview(report, energy=0.5)
+    half = rv.resize_preview(report, energy=0.5)
     assert [row["new_r"] for row in table.rows] == [r.new_r for r in half.rows]
     element(user, "resize-energy").set_value(1.5)  # type: ignore[attr-defined]
     await see(user, "energy to keep: must be")

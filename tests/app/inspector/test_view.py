@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from loralens.app.inspector import resize_view as rv
 from loralens.app.inspector import view as ci
 from loralens.core.lowrank import effective_rank, energy_kept, singular_values
 
@@ -106,7 +107,7 @@ def test_nonfinite_values_become_null_and_are_flagged() -> None:
     text = json.dumps([ci.spectrum_option(rep.modules), ci.energy_option(rep.modules), ci.table_rows(rep),
                        ci.heatmap_option(rep, "delta_fro")], allow_nan=False)  # raises on NaN/Inf
     assert "null" in text
-    preview = ci.resize_preview(rep, rank=1)
+    preview = rv.resize_preview(rep, rank=1)
     assert preview.rows[0].new_r == 1 and math.isnan(preview.rows[0].error)
     assert dict(ci.summary_rows(rep.summary))["NaN/Inf"].startswith("1")
 
@@ -161,23 +162,23 @@ def test_heatmap_combines_modules_sharing_a_cell() -> None:
 
 def test_resize_preview_by_rank_matches_eckart_young() -> None:
     rep = report()
-    preview = ci.resize_preview(rep, rank=1)
+    preview = rv.resize_preview(rep, rank=1)
     first = preview.rows[0]
     assert (first.r, first.new_r) == (4, 1)
     assert first.energy_kept == pytest.approx(16 / 21)
     assert first.error == pytest.approx(math.sqrt(5 / 21))
     assert preview.parameters_before == sum(m.r * 11 for m in rep.modules)
     assert preview.parameters_after == 4 * 11
-    assert ci.resize_preview(rep, rank=100).parameters_after == preview.parameters_before  # never grows
+    assert rv.resize_preview(rep, rank=100).parameters_after == preview.parameters_before  # never grows
 
 
 def test_resize_preview_by_energy_keeps_at_least_the_target() -> None:
-    preview = ci.resize_preview(report(), energy=0.9)
+    preview = rv.resize_preview(report(), energy=0.9)
     assert [row.new_r for row in preview.rows] == [2, 4, 1, 2]
     assert preview.min_energy_kept >= 0.9
     assert all(row.energy_kept >= 0.9 - 1e-12 for row in preview.rows)
     with pytest.raises(ValueError):
-        ci.resize_preview(report())
+        rv.resize_preview(report())
 
 
 def test_fake_spectrum_matches_core() -> None:
@@ -201,7 +202,7 @@ def test_resize_preview_agrees_with_resize_adapter(which: str, rank: int | None,
     from loralens.app.inspector.page import sample_path
 
     adapter = load_adapter(sample_path() if which == "sample" else FIXTURES / which)
-    preview = ci.resize_preview(inspect_adapter(adapter), rank=rank, energy=energy)
+    preview = rv.resize_preview(inspect_adapter(adapter), rank=rank, energy=energy)
     resized = resize_adapter(adapter, rank=rank, energy=energy)
     assert [row.new_r for row in preview.rows] == [m.r_after for m in resized.modules]
     assert [row.energy_kept for row in preview.rows] == pytest.approx([m.energy_kept for m in resized.modules])

@@ -24,6 +24,7 @@ from nicegui import events, run, ui
 from starlette.requests import Request
 
 from loralens.adapters.peft_format import CONFIG_NAME, WEIGHTS_NAME
+from loralens.app.inspector import resize_view as rv
 from loralens.app.inspector import view as ci
 from loralens.app.inspector.loading import open_bytes, open_folder, open_single_bytes, resized_zip, sample_path
 from loralens.app import security, sessions, settings, workers
@@ -437,7 +438,7 @@ class InspectorPage:
             self.resize_error = tag(error_label(), "resize-error")
             self.resize_summary = tag(ui.label("").classes("ll-num"), "resize-summary")
             self.resize_table = (
-                ui.table(columns=ci.resize_columns(), rows=[], row_key="name", pagination={"rowsPerPage": 10})
+                ui.table(columns=rv.resize_columns(), rows=[], row_key="name", pagination={"rowsPerPage": 10})
                 .props('dense flat bordered data-testid="resize-table"').mark("resize-table")
                 .classes("w-full")
             )
@@ -464,8 +465,8 @@ class InspectorPage:
             return
         show_message(self.resize_error, None)
         self.download_button.enable()
-        preview = ci.resize_preview(self.loaded.report, rank=rank, energy=energy)
-        self.resize_rows = ci.resize_rows(preview)
+        preview = rv.resize_preview(self.loaded.report, rank=rank, energy=energy)
+        self.resize_rows = rv.resize_rows(preview)
         self.resize_table.rows = self.resize_rows
         self.resize_table.update()
         before, after = preview.parameters_before, preview.parameters_after

@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 
 from loralens.app.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILLION
-from loralens.adapters.resize import check_resize_target, choose_rank
-from loralens.core.counting import lora_params
 from loralens.core.units import decimal_bytes
 
 SERIES_COLORS = [BLUE, ORANGE, GREEN, PURPLE, VERMILLION, SKY]
@@ -25,7 +23,7 @@ HEAT_RAMP = list(SEQUENTIAL)
 NO_LAYER = "—"
 
 
-def _finite(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
     """``value`` as a float, or None when it is missing or not finite (JSON has no NaN)."""
     if value is None:
         return None
@@ -41,7 +39,7 @@ def energy_at_half(module: Any) -> float | None:
         return 0.0
     if energy.size < half:
         return None
-    return _finite(energy[half - 1])
+    return finite_or_none(energy[half - 1])
 
 
 # ---------------------------------------------------------------- summary and table
@@ -84,7 +82,7 @@ def summary_rows(summary: Any) -> list[tuple[str, str]]:
 
 
 
-def _format(digits: int) -> str:
+def column_format(digits: int) -> str:
     """A q-table ``:format`` JavaScript function: ``digits`` significant digits, blank for a missing value."""
     return f'v => (v === null || v === undefined) ? "—" : Number(v).toPrecision({digits})'
 
@@ -95,7 +93,7 @@ def table_columns() -> list[dict[str, Any]]:
     def col(name: str, label: str, *, digits: int | None = None, align: str = "right") -> dict[str, Any]:
         column: dict[str, Any] = {"name": name, "label": label, "field": name, "sortable": True, "align": align}
         if digits is not None:
-            column[":format"] = _format(digits)
+            column[":format"] = column_format(digits)
         return column
 
     return [
@@ -120,14 +118,14 @@ def module_row(module: Any) -> dict[str, Any]:
         "name": module.name,
         "shape": f"{module.out_features} × {module.in_features}",
         "r": int(module.r),
-        "alpha": _finite(module.alpha),
-        "scaling": _finite(module.scaling),
-        "delta_fro": _finite(module.delta_fro),
+        "alpha": finite_or_none(module.alpha),
+        "scaling": finite_or_none(module.scaling),
+        "delta_fro": finite_or_none(module.delta_fro),
         "numerical_rank": int(module.numerical_rank),
-        "effective_rank": _finite(module.effective_rank),
+        "effective_rank": finite_or_none(module.effective_rank),
         "energy_half": energy_at_half(module),
-        "a_norm": _finite(module.a_norm),
-        "b_norm": _finite(module.b_norm),
+        "a_norm": finite_or_none(module.a_norm),
+        "b_norm": finite_or_none(module.b_norm),
         "nonfinite": "NaN/Inf" if module.nonfinite else "none",
     }
 
@@ -166,7 +164,7 @@ def spectrum_option(modules: Sequence[Any]) -> dict[str, Any]:
     longest = max((len(m.singular_values) for m in modules), default=0)
     series = []
     for index, module in enumerate(modules):
-        values = [v if v is not None and v > 0 else None for v in map(_finite, module.singular_values)]
+        values = [v if v is not None and v > 0 else None for v in map(finite_or_none, module.singular_values)]
         series.append(
             {
                 "name": module.name,
@@ -204,7 +202,7 @@ def energy_option(modules: Sequence[Any], threshold: float | None = None) -> dic
             {
                 "name": module.name,
                 "type": "line",
-                "data": [_finite(v) for v in module.energy],
+                "data": [finite_or_none(v) for v in module.energy],
                 "symbol": "circle",
                 "symbolSize": 6,
                 "color": SERIES_COLORS[index % len(SERIES_COLORS)],
@@ -273,9 +271,9 @@ def heatmap_grid(report: Any, metric: str) -> HeatmapGrid:
             if not found:
                 row_values.append(None)
             elif metric == "delta_fro":
-                row_values.append(_finite(math.sqrt(sum(v * v for v in found))))
+                row_values.append(finite_or_none(math.sqrt(sum(v * v for v in found))))
             else:
-                row_values.append(_finite(sum(found) / len(found)))
+                row_values.append(finite_or_none(sum(found) / len(found)))
         values.append(tuple(row_values))
         counts.append(tuple(row_counts))
     return HeatmapGrid(tuple(layers), tuple(types), tuple(values), tuple(counts))
@@ -324,82 +322,3 @@ def heatmap_option(report: Any, metric: str) -> dict[str, Any]:
         },
         "series": [{"name": label, "type": "heatmap", "data": data, "emphasis": {"itemStyle": {"borderWidth": 1}}}],
     }
-
-
-# ---------------------------------------------------------------- resize preview
-
-
-@dataclass(frozen=True)
-class ResizeRow:
-    """One module's outcome of a resize: new rank, energy kept and relative Frobenius error."""
-
-    name: str
-    r: int
-    new_r: int
-    energy_kept: float
-    error: float
-
-
-@dataclass(frozen=True)
-class ResizePreview:
-    rows: tuple[ResizeRow, ...]
-    parameters_before: int
-    parameters_after: int
-    min_energy_kept: float
-    max_error: float
-
-
-def resize_preview(report: Any, *, rank: int | None = None, energy: float | None = None) -> ResizePreview:
-    """What ``resize_adapter(adapter, rank=..., energy=...)`` keeps, from the report's spectra alone.
-
-    A fixed ``rank`` never grows a module (a module with r ≤ rank keeps all of it); ``energy`` picks, per module,
-    the smallest rank that keeps that fraction of the Frobenius energy (core.lowrank.rank_for_energy).
-    Energy kept and error are the Eckart–Young values of the best approximation at the new rank.
-    """
-    rank, energy = check_resize_target(rank, energy)
-    rows = []
-    before = after = 0
-    for module in report.modules:
-        s = np.asarray(module.singular_values, dtype=np.float64)
-        r = int(module.r)
-        if not np.all(np.isfinite(s)):
-            new_r = r if rank is None else min(r, rank)
-            kept, error = math.nan, math.nan
-        else:
-            choice = choose_rank(s, r, rank=rank, energy=energy)
-            new_r, kept, error = choice.r_after, choice.energy_kept, choice.error
-        rows.append(ResizeRow(module.name, r, new_r, kept, error))
-        d, k = int(module.out_features), int(module.in_features)
-        magnitude = d if getattr(module, "dora", False) else 0  # DoRA's vector is kept
-        before += lora_params(d, k, r) + magnitude
-        after += lora_params(d, k, new_r) + magnitude
-    finite_kept = [row.energy_kept for row in rows if math.isfinite(row.energy_kept)]
-    finite_error = [row.error for row in rows if math.isfinite(row.error)]
-    return ResizePreview(
-        rows=tuple(rows),
-        parameters_before=before,
-        parameters_after=after,
-        min_energy_kept=min(finite_kept, default=1.0),
-        max_error=max(finite_error, default=0.0),
-    )
-
-
-def resize_columns() -> list[dict[str, Any]]:
-    """Columns of the resize preview table."""
-    return [
-        {"name": "name", "label": "module", "field": "name", "sortable": True, "align": "left"},
-        {"name": "r", "label": "r", "field": "r", "sortable": True},
-        {"name": "new_r", "label": "new r", "field": "new_r", "sortable": True},
-        {"name": "energy_kept", "label": "energy kept", "field": "energy_kept", "sortable": True,
-         ":format": _format(5)},
-        {"name": "error", "label": "rel. error ‖ΔW−ΔW'‖/‖ΔW‖", "field": "error", "sortable": True,
-         ":format": _format(3)},
-    ]
-
-
-def resize_rows(preview: ResizePreview) -> list[dict[str, Any]]:
-    return [
-        {"name": row.name, "r": row.r, "new_r": row.new_r, "energy_kept": _finite(row.energy_kept),
-         "error": _finite(row.error)}
-        for row in preview.rows
-    ]
