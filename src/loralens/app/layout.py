@@ -74,6 +74,19 @@ def set_chart(chart: ui.echart, option: dict) -> None:
     chart.update()
 
 
+class NumberField(ui.number):
+    """``ui.number`` that leaves a typed value as typed when the field loses focus.
+
+    NiceGUI's number clamps to min/max and rounds to its precision on blur: a typed -2 became 1 without a word,
+    and whether the page's message for -2 was seen depended on which of the two events reached the server first.
+    Every page checks its values itself and says what is wrong beside the field; min and max still bound the
+    browser's arrows.
+    """
+
+    def sanitize(self) -> None:
+        return
+
+
 def error_label() -> ui.label:
     """An initially hidden line for a message beside the control that caused it."""
     label = ui.label("").classes("ll-warn").props('role="alert"')

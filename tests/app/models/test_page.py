@@ -139,3 +139,16 @@ def test_memory_chart_scales_to_small_models_and_cuts_huge_full_bars() -> None:
     assert [d["yAxis"] for d in option["series"][4]["markLine"]["data"]] == [24, 40, 80]
     full_label = option["series"][-1]["data"][0]["label"]["formatter"]
     assert full_label.endswith("(off scale)") and option["yAxis"]["max"] < big.memory["full"].per_device.total / 2**30
+
+
+async def test_an_out_of_range_value_keeps_its_message_when_the_field_loses_focus(user: User) -> None:
+    """NiceGUI's number clamps to min on blur: -2 silently became 1 (and the count followed) before NumberField."""
+    await user.open("/models?model=gpt2&r=4")
+    _set(user, "batch", -2)
+    await user.should_see("must be from 1 to 4096, got -2")
+    user.find(marker="batch").trigger("blur")
+    await user.should_see("must be from 1 to 4096, got -2")
+    assert next(iter(user.find(marker="batch").elements)).value == -2
+    _set(user, "r", 2.5)
+    user.find(marker="r").trigger("blur")
+    await user.should_see("must be a whole number, got 2.5")

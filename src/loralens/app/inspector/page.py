@@ -29,7 +29,7 @@ from loralens.app.inspector import view as ci
 from loralens.app.inspector.loading import open_bytes, open_folder, open_single_bytes, resized_zip, sample_path
 from loralens.app import security, sessions, settings, workers
 from loralens.app.inspector.uploads import UploadRefused, classify, limit_text, rejection_message
-from loralens.app.layout import error_label, page_frame, show_message, tag
+from loralens.app.layout import NumberField, error_label, page_frame, show_message, tag
 from loralens.app.url_state import Param, format_value, page_url, read_query
 from loralens.core.validation import check_float, check_int
 from loralens.errors import LoraLensError
@@ -424,12 +424,12 @@ class InspectorPage:
                 self.mode = tag(ui.toggle({"energy": "keep energy", "rank": "fixed rank"}, value=self.values["mode"],
                                           on_change=self.on_resize_change), "resize-mode")
                 self.energy_input = (
-                    ui.number("energy to keep", value=self.values["energy"], min=0.01, max=1.0, step=0.005,
+                    NumberField("energy to keep", value=self.values["energy"], min=0.01, max=1.0, step=0.005,
                               format="%.3f", on_change=self.on_resize_change)
                     .props('dense data-testid="resize-energy"').mark("resize-energy").classes("w-36")
                 )
                 self.rank_input = (
-                    ui.number("rank", value=min(self.values["rank"], max_r), min=1, max=max_r, step=1,
+                    NumberField("rank", value=min(self.values["rank"], max_r), min=1, max=max_r, step=1,
                               precision=0, on_change=self.on_resize_change)
                     .props('dense data-testid="resize-rank"').mark("resize-rank").classes("w-28")
                 )

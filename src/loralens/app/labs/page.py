@@ -21,7 +21,7 @@ from nicegui import background_tasks, ui
 from loralens.app import workers
 from loralens.app.labs.view import (Shown, control_width, lab_url, number_value, parse_state, precheck,
                                     progress_text, refused, shown)
-from loralens.app.layout import error_label, page_frame, show_message
+from loralens.app.layout import NumberField, error_label, page_frame, show_message
 from loralens.app.url_state import embed_of, format_value
 from loralens.core.labs import LABS
 from loralens.errors import LoraLensError
@@ -76,7 +76,7 @@ class LabView:
                 if name == "lab":
                     continue
                 param = LABS[self.lab].param(name)
-                control = ui.number(param.label, value=value, step=1 if param.kind is int else None,
+                control = NumberField(param.label, value=value, step=1 if param.kind is int else None,
                                     on_change=lambda e, n=name: self.changed(n, e.value))
                 control.tooltip(f"{param.help} ({param.range_text()})")
                 control.classes(control_width(param, value)).props(

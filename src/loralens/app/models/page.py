@@ -14,7 +14,7 @@ from nicegui import ui
 from starlette.requests import Request
 
 from loralens.app.models import view as cm
-from loralens.app.layout import error_label, page_frame, set_chart, show_message
+from loralens.app.layout import NumberField, error_label, page_frame, set_chart, show_message
 from loralens.app.url_state import embed_of, page_url, to_query
 from loralens.core import memory
 from loralens.core.architectures import PRESETS, Architecture
@@ -93,10 +93,10 @@ class ModelsPage:
         self._build_target_boxes()
         self._error("targets")
         with ui.row().classes(ROW_CLASSES):
-            self.r_input = ui.number("r", value=s.r, min=1, precision=0, step=1,
+            self.r_input = NumberField("r", value=s.r, min=1, precision=0, step=1,
                                      on_change=lambda e: self._typed("r", e.value, int)).props(
                                          'dense outlined data-testid="r"').mark("r").classes("w-24")
-            self.alpha_input = ui.number("alpha", value=s.alpha, min=0, step=1,
+            self.alpha_input = NumberField("alpha", value=s.alpha, min=0, step=1,
                                          on_change=lambda e: self._typed("alpha", e.value, float)).props(
                                              'dense outlined data-testid="alpha"').mark("alpha").classes("w-24")
             self.bias_select = ui.select(list(BIAS_MODES), value=s.bias, label="bias",
@@ -143,13 +143,13 @@ class ModelsPage:
             self.dtype_select = self._select("dtype", list(memory.DTYPES), s.dtype, "w-24")
             self.optimizer_select = self._select("optimizer", list(memory.OPTIMIZERS), s.optimizer, "w-32")
         with ui.row().classes("w-full gap-2 flex-wrap"):
-            self.batch_input = ui.number("micro-batch", value=s.batch, min=1, precision=0, step=1,
+            self.batch_input = NumberField("micro-batch", value=s.batch, min=1, precision=0, step=1,
                                          on_change=lambda e: self._typed("batch", e.value, int)).props(
                                              'dense outlined data-testid="batch"').mark("batch").classes("w-28")
-            self.seq_input = ui.number("seq len", value=s.seq, min=1, precision=0, step=128,
+            self.seq_input = NumberField("seq len", value=s.seq, min=1, precision=0, step=128,
                                        on_change=lambda e: self._typed("seq", e.value, int)).props(
                                            'dense outlined data-testid="seq"').mark("seq").classes("w-28")
-            self.gpus_input = ui.number("GPUs", value=s.gpus, min=1, precision=0, step=1,
+            self.gpus_input = NumberField("GPUs", value=s.gpus, min=1, precision=0, step=1,
                                         on_change=lambda e: self._typed("gpus", e.value, int)).props(
                                             'dense outlined data-testid="gpus"').mark("gpus").classes("w-24")
         self._error("batch")
