@@ -15,6 +15,7 @@ from loralens.adapters import inspect_adapter, load_adapter, load_adapter_from_b
 from loralens.app.inspector.page import sample_path
 
 from .app_process import served_app
+from .nicegui_page import open_connected
 
 
 def sample_bytes() -> tuple[bytes, bytes]:
@@ -24,7 +25,7 @@ def sample_bytes() -> tuple[bytes, bytes]:
 
 def test_opens_on_the_sample_with_its_module_count(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
     report = inspect_adapter(load_adapter(sample_path()))
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_text(f"Modules ({report.summary.modules})", exact=True).wait_for()
     page.get_by_text("Showing the sample adapter shipped with loralens").wait_for()
     first = report.modules[0]
@@ -42,7 +43,7 @@ def test_broken_upload_shows_the_message_beside_the_upload(page, app_url: str) -
         raise AssertionError("the truncated file was accepted")
     except Exception as error:  # noqa: BLE001 - the library's message is what the page must show
         expected = str(error)
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_text("Showing the sample adapter").wait_for()
     page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
         {"name": "adapter_config.json", "mimeType": "application/json", "buffer": config},
@@ -58,7 +59,7 @@ def test_broken_upload_shows_the_message_beside_the_upload(page, app_url: str) -
 
 def test_upload_of_a_good_adapter_replaces_the_sample(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
     config, weights = sample_bytes()
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_text("Showing the sample adapter").wait_for()
     page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
         {"name": "adapter_config.json", "mimeType": "application/json", "buffer": config},
@@ -68,7 +69,7 @@ def test_upload_of_a_good_adapter_replaces_the_sample(page, app_url: str) -> Non
 
 
 def test_resize_downloads_a_zip_of_a_valid_adapter(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/inspector?mode=rank&rank=2")
+    open_connected(page, app_url + "/inspector?mode=rank&rank=2")
     page.get_by_test_id("resize-table").wait_for()
     with page.expect_download() as info:
         page.get_by_test_id("resize-download").click()
@@ -82,7 +83,7 @@ def test_resize_downloads_a_zip_of_a_valid_adapter(page, app_url: str) -> None: 
 
 def test_narrow_screen_scrolls_the_table_not_the_page(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 400, "height": 800})
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_test_id("inspector-table").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     scroller = page.get_by_test_id("inspector-table").locator(".q-table__middle")
@@ -92,7 +93,7 @@ def test_narrow_screen_scrolls_the_table_not_the_page(page, app_url: str) -> Non
 def test_picking_a_module_goes_into_the_url(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
     report = inspect_adapter(load_adapter(sample_path()))
     target = report.modules[2]
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_test_id("inspector-table").get_by_text(target.name, exact=True).click()
     page.get_by_text(f"{target.name}: {target.out_features} × {target.in_features}").wait_for()
     page.wait_for_url(f"**/inspector?module={target.name}")
@@ -116,7 +117,7 @@ def small_limit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_browser_refuses_a_file_over_the_limit(page, small_limit_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(small_limit_url + "/inspector")
+    open_connected(page, small_limit_url + "/inspector")
     page.get_by_text("Showing the sample adapter").wait_for()
     page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
         {"name": "big.safetensors", "mimeType": "application/octet-stream", "buffer": b"x" * (SMALL_LIMIT + 1)},
@@ -127,7 +128,7 @@ def test_browser_refuses_a_file_over_the_limit(page, small_limit_url: str) -> No
 
 
 def test_the_resize_download_uploads_again(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/inspector?mode=rank&rank=2")
+    open_connected(page, app_url + "/inspector?mode=rank&rank=2")
     page.get_by_test_id("resize-table").wait_for()
     with page.expect_download() as info:
         page.get_by_test_id("resize-download").click()
@@ -139,7 +140,7 @@ def test_the_resize_download_uploads_again(page, app_url: str) -> None:  # type:
 
 
 def test_a_text_file_named_bin_gets_the_real_reason(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_text("Showing the sample adapter").wait_for()
     page.get_by_test_id("inspector-upload").locator("input[type=file]").set_input_files([
         {"name": "bad.bin", "mimeType": "application/octet-stream", "buffer": b"this is text\n\n"},
@@ -154,7 +155,7 @@ def test_the_upload_header_shows_real_progress(page, app_url: str) -> None:  # t
     bytes go out, then the page answers about the file (here: why 2 MB of zeros is not an adapter)."""
     import re
 
-    page.goto(app_url + "/inspector")
+    open_connected(page, app_url + "/inspector")
     page.get_by_text("Showing the sample adapter").wait_for()
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")

@@ -3,6 +3,7 @@
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from .nicegui_page import open_connected
 
 READING = "lab-reading"
 
@@ -12,7 +13,7 @@ def _reading(page) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_link_runs_the_fit_lab_and_draws_charts(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/labs?lab=fit&d=64&k=64&rank=4&target_rank=16&steps=150")
+    open_connected(page, app_url + "/labs?lab=fit&d=64&k=64&rank=4&target_rank=16&steps=150")
     page.get_by_text("A rank-4 LoRA trained for 150 Adam steps").wait_for(timeout=60_000)
     assert page.get_by_test_id("lab-target_rank").input_value() == "16"
     assert page.locator(".nicegui-echart canvas").count() >= 3
@@ -21,7 +22,7 @@ def test_link_runs_the_fit_lab_and_draws_charts(page, app_url: str) -> None:  # 
 
 
 def test_typing_a_value_reruns_and_updates_the_url(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/labs?lab=fit&d=32&k=32&rank=2&target_rank=4&steps=60")
+    open_connected(page, app_url + "/labs?lab=fit&d=32&k=32&rank=2&target_rank=4&steps=60")
     page.get_by_text("A rank-2 LoRA").wait_for(timeout=60_000)
     rank = page.get_by_test_id("lab-rank")
     rank.fill("8")
@@ -32,13 +33,13 @@ def test_typing_a_value_reruns_and_updates_the_url(page, app_url: str) -> None: 
     assert query["rank"] == ["8"] and query["lab"] == ["fit"] and query["target_rank"] == ["4"]
     # a shared link reproduces the run: same reading
     text = _reading(page)
-    page.goto(page.url)
+    open_connected(page, page.url)
     page.get_by_text("A rank-8 LoRA").wait_for(timeout=60_000)
     assert _reading(page) == text
 
 
 def test_bad_value_shows_a_message_beside_the_controls(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/labs?lab=merge&d=32&k=32&rank=2&batch=8&repeats=1")
+    open_connected(page, app_url + "/labs?lab=merge&d=32&k=32&rank=2&batch=8&repeats=1")
     page.get_by_text("Merged (W' = W + s·B·A)").wait_for(timeout=60_000)
     d = page.get_by_test_id("lab-d")
     d.fill("0")
@@ -55,7 +56,7 @@ def test_each_lab_fits_a_400px_screen(browser, app_url: str, lab: str) -> None: 
             and r.url.startswith("http") else None)
     small = {"fit": "d=32&k=32&steps=60", "init": "d=32&k=32&steps=60", "merge": "d=64&k=64&batch=16",
              "subspace": "d=32&k=64&rank_large=16&steps=60"}[lab]
-    page.goto(f"{app_url}/labs?lab={lab}&{small}")
+    open_connected(page, f"{app_url}/labs?lab={lab}&{small}")
     page.wait_for_function("() => document.querySelector('[data-testid=\"lab-reading\"]').innerText.length > 0",
                            timeout=60_000)
     page.wait_for_timeout(300)
@@ -66,7 +67,7 @@ def test_each_lab_fits_a_400px_screen(browser, app_url: str, lab: str) -> None: 
 
 
 def test_tab_switches_lab(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/labs?lab=fit&d=16&k=16&steps=20&rank=2&target_rank=2")
+    open_connected(page, app_url + "/labs?lab=fit&d=16&k=16&steps=20&rank=2&target_rank=2")
     page.get_by_test_id("lab-tab-subspace").click()
     page.wait_for_url("**/labs?lab=subspace*")
     page.get_by_text("Subspace — the paper's §7").wait_for()
@@ -97,7 +98,7 @@ def test_log_axes_label_every_decade_and_bars_grow_from_the_floor(browser, app_u
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     try:
-        page.goto(app_url + "/labs?lab=merge&d=64&k=64&batch=16")
+        open_connected(page, app_url + "/labs?lab=merge&d=64&k=64&batch=16")
         page.get_by_text("Merged (W' = W + s·B·A)").wait_for(timeout=60_000)
         charts = {c["title"]: c for c in page.evaluate(AXES_JS)}
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from loralens.core import lessons
 
+from .nicegui_page import open_connected
 from .test_every_page_layout import host_page
 
 #: what a student who has understood types or chooses, per question (checked against core.lessons first)
@@ -49,7 +50,7 @@ def test_the_inputs_used_below_are_right() -> None:
 def test_a_student_does_the_whole_lesson_on_a_phone(browser, app_url: str) -> None:  # type: ignore[no-untyped-def]
     context, page = _phone(browser)
     try:
-        page.goto(app_url + "/lessons")
+        open_connected(page, app_url + "/lessons")
         total = len(lessons.PROGRESS_KEYS)
         page.get_by_test_id("progress-summary").get_by_text(f"0 of {total} questions answered").wait_for()
         done = 0
@@ -68,7 +69,7 @@ def test_a_student_does_the_whole_lesson_on_a_phone(browser, app_url: str) -> No
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         # another tab of the same browser: everything is there
         other = context.new_page()
-        other.goto(app_url + "/lessons")
+        open_connected(other, app_url + "/lessons")
         other.get_by_test_id("progress-summary").get_by_text(f"{total} of {total} questions answered").wait_for()
         other.get_by_test_id("chip-overhead").get_by_text("✓ 9. Overhead in training vs inference 2/2").wait_for()
     finally:
@@ -78,7 +79,7 @@ def test_a_student_does_the_whole_lesson_on_a_phone(browser, app_url: str) -> No
 def test_a_wrong_answer_gets_a_hint_and_a_link_to_the_explorer_at_the_guess(browser, app_url: str) -> None:  # type: ignore[no-untyped-def]
     context, page = _phone(browser)
     try:
-        page.goto(app_url + "/lessons?activity=savings&embed=1")  # the link a teacher hands out
+        open_connected(page, app_url + "/lessons?activity=savings&embed=1")  # the link a teacher hands out
         assert page.get_by_test_id("nav-explorer").count() == 0
         page.get_by_test_id("savings-rank-answer").fill("6")
         page.get_by_test_id("savings-rank-check").click()
@@ -100,7 +101,7 @@ def test_the_students_explorer_does_not_state_the_largest_rank(browser, app_url:
     """The Explorer reads answers=false (the browser Explorer's flag) and hides Activity 2's answer."""
     context, page = _phone(browser)
     try:
-        page.goto(app_url + "/lessons?activity=savings")
+        open_connected(page, app_url + "/lessons?activity=savings")
         page.get_by_test_id("savings-link-0").click()
         page.wait_for_url("**/?d=1024&k=1024&r=8&answers=false")
         page.get_by_text("1,048,576").first.wait_for()
@@ -113,7 +114,7 @@ def test_the_students_explorer_does_not_state_the_largest_rank(browser, app_url:
 def test_the_solution_and_the_lab_wait_for_the_student(browser, app_url: str) -> None:  # type: ignore[no-untyped-def]
     context, page = _phone(browser)
     try:
-        page.goto(app_url + "/lessons?activity=limits")
+        open_connected(page, app_url + "/lessons?activity=limits")
         assert page.get_by_test_id("limits-error-after").is_hidden()
         assert page.get_by_test_id("limits-error-solution").is_hidden()
         page.get_by_test_id("limits-error-answer").fill("0.5")
@@ -132,7 +133,7 @@ def test_the_solution_and_the_lab_wait_for_the_student(browser, app_url: str) ->
 def test_progress_survives_a_reload_and_a_reset_reaches_every_tab(browser, app_url: str) -> None:  # type: ignore[no-untyped-def]
     context, page = _phone(browser)
     try:
-        page.goto(app_url + "/lessons?activity=merge")
+        open_connected(page, app_url + "/lessons?activity=merge")
         page.get_by_test_id("merge-extra-answer").fill("131,072")
         page.get_by_test_id("merge-extra-answer").press("Enter")
         page.get_by_test_id("progress-summary").get_by_text("1 of 2 questions answered").wait_for()
@@ -142,7 +143,7 @@ def test_progress_survives_a_reload_and_a_reset_reaches_every_tab(browser, app_u
         stored = page.evaluate("JSON.parse(localStorage.getItem('loralens.lessons.v1'))")
         assert stored == {"v": 1, "done": ["merge-extra"], "seen": []}
         other = context.new_page()
-        other.goto(app_url + "/lessons")
+        open_connected(other, app_url + "/lessons")
         other.get_by_test_id("progress-reset").click()
         other.get_by_test_id("progress-reset-yes").click()
         other.get_by_test_id("progress-summary").get_by_text("0 of").wait_for()
@@ -155,7 +156,7 @@ def test_progress_survives_a_reload_and_a_reset_reaches_every_tab(browser, app_u
 def test_a_link_to_an_activity_scrolls_to_it(browser, app_url: str) -> None:  # type: ignore[no-untyped-def]
     context, page = _phone(browser)
     try:
-        page.goto(app_url + "/lessons#activity-merge")
+        open_connected(page, app_url + "/lessons#activity-merge")
         heading = page.get_by_test_id("activity-merge").get_by_text("Activity 6 · Merging for zero inference latency")
         heading.wait_for()
         page.wait_for_function("() => window.scrollY > 1000")
@@ -183,7 +184,7 @@ def test_one_activity_fits_a_course_sites_iframe(browser, app_url: str, key: str
 
 
 def test_the_teacher_sees_every_solution_and_the_links(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/lessons?view=teacher")
+    open_connected(page, app_url + "/lessons?view=teacher")
     page.get_by_test_id("handout-savings").get_by_role("link", name=f"{app_url}/lessons?activity=savings").wait_for()
     assert page.get_by_test_id("savings-rank-solution").inner_text().startswith("Saving 99% means")
     assert page.get_by_test_id("savings-in-class").is_visible()

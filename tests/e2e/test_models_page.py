@@ -1,6 +1,7 @@
 """The Models page in real Chromium: typed values recount live, the URL follows, errors show, 400 px works."""
 
 from __future__ import annotations
+from .nicegui_page import open_connected
 
 
 def _number(page, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -8,7 +9,7 @@ def _number(page, name: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_default_view_and_charts(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/models")
+    open_connected(page, app_url + "/models")
     page.get_by_test_id("num-trainable").filter(has_text="4,194,304").wait_for()
     assert _number(page, "total") == "6,742,609,920"  # Llama-2-7B + LoRA A, B (PEFT's "all params")
     page.get_by_test_id("memory-chart").locator("canvas").first.wait_for()
@@ -17,7 +18,7 @@ def test_default_view_and_charts(page, app_url: str) -> None:  # type: ignore[no
 
 
 def test_typing_rank_and_ticking_all_linear(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/models")
+    open_connected(page, app_url + "/models")
     page.get_by_test_id("num-trainable").filter(has_text="4,194,304").wait_for()
     field = page.get_by_test_id("r")
     field.fill("16")
@@ -31,7 +32,7 @@ def test_typing_rank_and_ticking_all_linear(page, app_url: str) -> None:  # type
 
 
 def test_shared_link_and_bad_values(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(app_url + "/models?model=gpt2&r=4&targets=c_attn,c_fc&batch=abc")
+    open_connected(page, app_url + "/models?model=gpt2&r=4&targets=c_attn,c_fc&batch=abc")
     page.get_by_test_id("url-message").filter(has_text="URL parameter batch: expected a number").wait_for()
     # gpt2, r = 4 on c_attn (768 -> 2304) and c_fc (768 -> 3072) in 12 layers
     expected = 12 * 4 * ((768 + 2304) + (768 + 3072))
@@ -45,7 +46,7 @@ def test_shared_link_and_bad_values(page, app_url: str) -> None:  # type: ignore
 
 def test_works_at_400_px(page, app_url: str) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 400, "height": 900})
-    page.goto(app_url + "/models?model=llama-3-8b&method=qlora")
+    open_connected(page, app_url + "/models?model=llama-3-8b&method=qlora")
     page.get_by_test_id("num-memory").filter(has_text="QLoRA").wait_for()
     page.get_by_test_id("memory-chart").locator("canvas").first.wait_for()
     width = page.evaluate("document.documentElement.scrollWidth")

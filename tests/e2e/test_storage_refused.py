@@ -3,6 +3,7 @@ working page: NiceGUI connects, a checked answer gets its verdict, the Lessons p
 and nothing is thrown to the console."""
 
 from __future__ import annotations
+from .nicegui_page import open_connected
 
 # what a browser with third-party storage blocked does on every read of either storage inside a foreign iframe
 REFUSE_STORAGE = """
@@ -21,7 +22,7 @@ def test_pages_work_when_the_browser_refuses_storage(browser, app_url: str) -> N
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(app_url + "/lessons")
+        open_connected(page, app_url + "/lessons")
         page.get_by_test_id("savings-rank-answer").fill("6")
         page.get_by_test_id("savings-rank-check").click()  # answered over the websocket: NiceGUI connected
         page.get_by_test_id("savings-rank-verdict").get_by_text("r = 6 saves 98.8%, not enough").wait_for(timeout=15_000)
