@@ -34,9 +34,9 @@ def test_prefix_tuning_uses_the_kv_width_for_gqa() -> None:
 @pytest.mark.parametrize("hf_id", list(PRESETS))
 def test_every_preset_has_every_method(hf_id: str) -> None:
     arch = PRESETS[hf_id]
-    # PEFT has no usable default targets for phi3 and qwen3_moe, and drops mixtral's (transformers 5)
-    spec = LoraConfigSpec(r=8, target_modules=None if arch.model_type not in ("phi3", "qwen3_moe", "mixtral")
-                          else ("o_proj",))
+    # PEFT has no usable default targets for phi3, qwen3_moe and whisper, and drops mixtral's (transformers 5)
+    explicit = {"phi3": ("o_proj",), "qwen3_moe": ("o_proj",), "mixtral": ("o_proj",), "whisper": ("out_proj",)}
+    spec = LoraConfigSpec(r=8, target_modules=explicit.get(arch.model_type))
     rows = compare_methods(arch, spec)
     assert [m.key for m in rows] == [k for k in METHOD_KEYS if k != "ia3" or arch.family.ia3_targets]
     counts = {m.key: m.trainable for m in rows}
@@ -46,7 +46,7 @@ def test_every_preset_has_every_method(hf_id: str) -> None:
     assert 0 < counts["vera"] < counts["lora"] < counts["dora"] < counts["full"]
     assert all(m.formula and 0 <= m.percent <= 100 for m in rows)
     assert (counts["bitfit"] == 0) == (arch.model_type in ("llama", "mistral", "mixtral", "qwen3", "qwen3_moe",
-                                                           "gemma2", "gemma3_text", "phi3"))  # no biases at all
+                                                           "gemma2", "gemma3_text", "phi3", "t5"))  # no biases
 
 
 def test_bad_sizes_name_their_parameter() -> None:
