@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from nicegui.testing import User
 
 from loralens.app.models import view as cm
-from loralens.core.architectures import get_architecture
+from loralens.core.architectures import PRESETS, get_architecture
 from loralens.core.peft_config import LoraConfigSpec
 from loralens.core.peft_count import count_lora
+from loralens.errors import InvalidParameterError
 
 
 def _rows(user: User, marker: str) -> list[dict]:
@@ -119,6 +121,34 @@ def test_module_choices_are_valid_peft_targets() -> None:
         for target in cm.module_choices(arch):  # each one matches at least one module per block
             count = count_lora(arch, LoraConfigSpec(target_modules=(target,)))
             assert len(count.modules) >= arch.num_layers
+
+
+def _default_counts(arch: object) -> bool:
+    try:
+        count_lora(arch, LoraConfigSpec())  # type: ignore[arg-type]
+    except InvalidParameterError:  # no default targets (whisper), or PEFT drops them (mixtral on transformers 5)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("hf_id", [h for h, a in PRESETS.items() if _default_counts(a)])
+def test_the_ticked_boxes_adapt_what_peft_s_default_adapts(hf_id: str) -> None:
+    """Ticking the boxes PEFT's default selects and counting those names adapts the same modules (T5: q and v)."""
+    arch = PRESETS[hf_id]
+    choices = cm.module_choices(arch)
+    ticked = cm.ticked_choices(choices, set(arch.family.lora_targets))
+    default = count_lora(arch, LoraConfigSpec())
+    boxes = count_lora(arch, LoraConfigSpec(target_modules=tuple(c for c in choices if c in ticked)))
+    assert ticked and [m.name for m in boxes.modules] == [m.name for m in default.modules]
+
+
+async def test_t5_opens_with_the_default_targets_ticked(user: User) -> None:
+    await user.open("/models?model=t5-base")
+    ticked = {name for name in ("layer.0.SelfAttention.q", "layer.0.SelfAttention.v", "layer.1.EncDecAttention.q",
+                                "layer.1.EncDecAttention.v", "layer.0.SelfAttention.k")
+              if next(iter(user.find(marker=f"target-{name}").elements)).value}
+    assert ticked == {"layer.0.SelfAttention.q", "layer.0.SelfAttention.v", "layer.1.EncDecAttention.q",
+                      "layer.1.EncDecAttention.v"}
 
 
 def test_target_text_parsing() -> None:

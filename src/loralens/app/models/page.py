@@ -115,9 +115,10 @@ class ModelsPage:
         self.target_row.clear()
         self.target_boxes = {}
         arch = self._arch()
-        chosen = self._chosen_targets()
+        choices = cm.module_choices(arch)
+        chosen = cm.ticked_choices(choices, self._chosen_targets())
         with self.target_row:
-            for name in cm.module_choices(arch):
+            for name in choices:
                 self.target_boxes[name] = ui.checkbox(name, value=name in chosen,
                                                       on_change=lambda e: self._targets_changed()).props(
                     f'dense data-testid="target-{name}"').mark(f"target-{name}")
@@ -131,7 +132,6 @@ class ModelsPage:
         if s.targets and s.targets != cm.ALL_LINEAR:
             return set(s.targets.split(","))
         if not s.targets:
-
             return set(self._arch().family.lora_targets)
         return set()
 

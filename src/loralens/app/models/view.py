@@ -101,6 +101,15 @@ def module_choices(arch: Architecture) -> list[str]:
     return [leaf if leaves.count(leaf) == 1 else suffix for suffix, leaf in zip(suffixes, leaves)]
 
 
+def ticked_choices(choices: list[str], targets: set[str] | tuple[str, ...]) -> set[str]:
+    """The offered names a target list selects, by PEFT's suffix rule (a name, or a dotted path ending in it).
+
+    PEFT's default targets for T5 are q and v; the page offers layer.0.SelfAttention.q and layer.1.EncDecAttention.q
+    (q alone is not unique in a T5 block), and both boxes are what q selects.
+    """
+    return {c for c in choices if any(c == t or c.endswith("." + t) for t in targets)}
+
+
 def parse_target_text(arch: Architecture, text: str) -> tuple[tuple[str, ...] | str | None, str | None]:
     """'' -> None (PEFT's default), 'all-linear', or a tuple of offered names; a message for anything else."""
     text = text.strip()
