@@ -425,12 +425,12 @@ class InspectorPage:
                                           on_change=self.on_resize_change), "resize-mode")
                 self.energy_input = (
                     NumberField("energy to keep", value=self.values["energy"], min=0.01, max=1.0, step=0.005,
-                              format="%.3f", on_change=self.on_resize_change)
+                                format="%.3f", on_change=self.on_resize_change)
                     .props('dense data-testid="resize-energy"').mark("resize-energy").classes("w-36")
                 )
                 self.rank_input = (
                     NumberField("rank", value=min(self.values["rank"], max_r), min=1, max=max_r, step=1,
-                              precision=0, on_change=self.on_resize_change)
+                                precision=0, on_change=self.on_resize_change)
                     .props('dense data-testid="resize-rank"').mark("resize-rank").classes("w-28")
                 )
                 self.download_button = tag(ui.button("Download resized adapter (.zip)", icon="download",

@@ -77,7 +77,7 @@ class LabView:
                     continue
                 param = LABS[self.lab].param(name)
                 control = NumberField(param.label, value=value, step=1 if param.kind is int else None,
-                                    on_change=lambda e, n=name: self.changed(n, e.value))
+                                      on_change=lambda e, n=name: self.changed(n, e.value))
                 control.tooltip(f"{param.help} ({param.range_text()})")
                 control.classes(control_width(param, value)).props(
                     f'dense outlined data-testid="lab-{name}"').mark(f"lab-{name}")

@@ -94,11 +94,11 @@ class ModelsPage:
         self._error("targets")
         with ui.row().classes(ROW_CLASSES):
             self.r_input = NumberField("r", value=s.r, min=1, precision=0, step=1,
-                                     on_change=lambda e: self._typed("r", e.value, int)).props(
-                                         'dense outlined data-testid="r"').mark("r").classes("w-24")
+                                       on_change=lambda e: self._typed("r", e.value, int)).props(
+                                           'dense outlined data-testid="r"').mark("r").classes("w-24")
             self.alpha_input = NumberField("alpha", value=s.alpha, min=0, step=1,
-                                         on_change=lambda e: self._typed("alpha", e.value, float)).props(
-                                             'dense outlined data-testid="alpha"').mark("alpha").classes("w-24")
+                                           on_change=lambda e: self._typed("alpha", e.value, float)).props(
+                                               'dense outlined data-testid="alpha"').mark("alpha").classes("w-24")
             self.bias_select = ui.select(list(BIAS_MODES), value=s.bias, label="bias",
                                          on_change=lambda e: self._set(bias=e.value)).props(
                                              'dense outlined data-testid="bias"').mark("bias").classes("w-28")
@@ -144,14 +144,14 @@ class ModelsPage:
             self.optimizer_select = self._select("optimizer", list(memory.OPTIMIZERS), s.optimizer, "w-32")
         with ui.row().classes("w-full gap-2 flex-wrap"):
             self.batch_input = NumberField("micro-batch", value=s.batch, min=1, precision=0, step=1,
-                                         on_change=lambda e: self._typed("batch", e.value, int)).props(
-                                             'dense outlined data-testid="batch"').mark("batch").classes("w-28")
+                                           on_change=lambda e: self._typed("batch", e.value, int)).props(
+                                               'dense outlined data-testid="batch"').mark("batch").classes("w-28")
             self.seq_input = NumberField("seq len", value=s.seq, min=1, precision=0, step=128,
-                                       on_change=lambda e: self._typed("seq", e.value, int)).props(
-                                           'dense outlined data-testid="seq"').mark("seq").classes("w-28")
+                                         on_change=lambda e: self._typed("seq", e.value, int)).props(
+                                             'dense outlined data-testid="seq"').mark("seq").classes("w-28")
             self.gpus_input = NumberField("GPUs", value=s.gpus, min=1, precision=0, step=1,
-                                        on_change=lambda e: self._typed("gpus", e.value, int)).props(
-                                            'dense outlined data-testid="gpus"').mark("gpus").classes("w-24")
+                                          on_change=lambda e: self._typed("gpus", e.value, int)).props(
+                                              'dense outlined data-testid="gpus"').mark("gpus").classes("w-24")
         self._error("batch")
         self._error("seq")
         self._error("gpus")
