@@ -35,7 +35,8 @@ sys.meta_path.insert(0, Block())
 #: modules that must import without NiceGUI (and the web stack): all of core, every page's view, the shared pure ones
 PURE_APP_MODULES = ("loralens.app.url_state", "loralens.app.site", "loralens.app.palette", "loralens.app.labs.charts",
                     "loralens.app.explorer.view", "loralens.app.explorer.diagram", "loralens.app.models.view",
-                    "loralens.app.inspector.view", "loralens.app.labs.view", "loralens.app.lessons.view")
+                    "loralens.app.inspector.view", "loralens.app.inspector.resize_view", "loralens.app.labs.view",
+                    "loralens.app.lessons.view")
 
 
 def _run_blocked(blocked: tuple[str, ...], code: str) -> subprocess.CompletedProcess:
