@@ -51,13 +51,18 @@ def test_the_cli_refuses_with_one_line_and_writes_nothing(tmp_path: Path, capsys
     assert "overflows" in capsys.readouterr().out
 
 
+def _base_in(folder: Path, dtype: str) -> Path:
+    """The fixture Llama base stored in ``dtype``."""
+    folder.mkdir()
+    arrays = load_arrays(FIXTURES / "base_llama" / "model.safetensors")
+    save_arrays(folder / "model.safetensors", arrays, {k: dtype for k in arrays})
+    return folder
+
+
 @pytest.mark.parametrize("base_dtype", ["F32", "F64", "F16", "BF16"])
 def test_merge_refuses_f64_factors_of_1e200(tmp_path: Path, base_dtype: str) -> None:
     folder = make(tmp_path / "a", alpha=8, r=4, a_scale=1e200, dtype="F64")
-    base = tmp_path / "base"
-    base.mkdir()
-    arrays = load_arrays(FIXTURES / "base_llama" / "model.safetensors")
-    save_arrays(base / "model.safetensors", arrays, {k: base_dtype for k in arrays})
+    base = _base_in(tmp_path / "base", base_dtype)
     with pytest.raises(AdapterError, match="overflows; refusing to merge"):
         merge_adapter(folder, base, tmp_path / "m")
     assert not (tmp_path / "m").exists()
@@ -68,10 +73,7 @@ def test_merge_refuses_a_delta_that_overflows_the_base_dtype(tmp_path: Path, bas
     """Finite in float32 and float64, but past float16's 65504 (or float32's range): refused, nothing written."""
     scale = 1e3 if base_dtype in ("F16",) else 1e21
     folder = make(tmp_path / "a", alpha=8, r=4, a_scale=scale, dtype="F64")
-    base = tmp_path / "base"
-    base.mkdir()
-    arrays = load_arrays(FIXTURES / "base_llama" / "model.safetensors")
-    save_arrays(base / "model.safetensors", arrays, {k: base_dtype for k in arrays})
+    base = _base_in(tmp_path / "base", base_dtype)
     with pytest.raises(AdapterError, match="not finite"):
         merge_adapter(folder, base, tmp_path / "m")
     assert not (tmp_path / "m").exists()

@@ -155,23 +155,30 @@ def test_a_task_head_the_base_does_not_hold_is_refused(tmp_path: Path, capsys: p
     assert not (tmp_path / "merged").exists()
 
 
+def _resized_vocabulary_adapter(tmp: Path, targets: list[str], *, tie: bool = False,
+                                dtype: torch.dtype = torch.float32, shard: bool = False) -> None:
+    """tmp/base: a 64-row Llama; tmp/adapter: LoRA on ``targets`` trained after resizing it to 72 rows, saved
+    with its embedding layers (save_embedding_layers=True)."""
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(llama(tie=tie)).to(dtype)
+    base.save_pretrained(tmp / "base", max_shard_size="20KB" if shard else "1GB")
+    base.resize_token_embeddings(72, mean_resizing=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_peft_model(base, LoraConfig(r=4, target_modules=targets, init_lora_weights=False))
+        model.save_pretrained(tmp / "adapter", save_embedding_layers=True)
+
+
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("tie, shard", [(False, False), (False, True), (True, False)])
 def test_a_resized_vocabulary_merges_as_peft_does(tmp_path: Path, dtype: str, tie: bool, shard: bool) -> None:
     """The base resized (64 -> 72 rows) before training, the embeddings saved whole (save_embedding_layers):
     PEFT's merged model has 72 rows, and so does loralens' (config.json's vocab_size follows)."""
     torch_dtype = DTYPES[dtype]
-    torch.manual_seed(0)
-    base = LlamaForCausalLM(llama(tie=tie)).to(torch_dtype)
-    base.save_pretrained(tmp_path / "base", max_shard_size="20KB" if shard else "1GB")
-    base.resize_token_embeddings(72, mean_resizing=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # untied: PEFT saves both copies only when embed_tokens is not targeted (else just the embedding's base
-        # layer, and the head's new rows exist only in the user's own resize: refused, see below)
-        targets = ["q_proj", "embed_tokens"] if tie else ["q_proj", "v_proj"]
-        model = get_peft_model(base, LoraConfig(r=4, target_modules=targets, init_lora_weights=False))
-        model.save_pretrained(tmp_path / "adapter", save_embedding_layers=True)
+    # untied: PEFT saves both copies only when embed_tokens is not targeted (else just the embedding's base
+    # layer, and the head's new rows exist only in the user's own resize: refused, see below)
+    targets = ["q_proj", "embed_tokens"] if tie else ["q_proj", "v_proj"]
+    _resized_vocabulary_adapter(tmp_path, targets, tie=tie, dtype=torch_dtype, shard=shard)
     merge_adapter(tmp_path / "adapter", tmp_path / "base", tmp_path / "merged")
     ours = LlamaForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch_dtype).state_dict()
     resized = LlamaForCausalLM.from_pretrained(tmp_path / "base", dtype=torch_dtype)
@@ -186,28 +193,13 @@ def test_a_resized_vocabulary_merges_as_peft_does(tmp_path: Path, dtype: str, ti
 
 
 def test_a_resized_vocabulary_without_the_head_s_new_rows_is_refused(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    base = LlamaForCausalLM(llama())
-    base.save_pretrained(tmp_path / "base")
-    base.resize_token_embeddings(72, mean_resizing=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "embed_tokens"],
-                                                init_lora_weights=False))
-        model.save_pretrained(tmp_path / "adapter", save_embedding_layers=True)
+    _resized_vocabulary_adapter(tmp_path, ["q_proj", "embed_tokens"])
     _refused(tmp_path, tmp_path / "adapter", tmp_path / "base", "resizes the vocabulary to 72 rows but not "
              "'lm_head.weight'", "the adapter does not hold them")
 
 
 def test_vocabularies_resized_to_different_sizes_are_refused(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    base = LlamaForCausalLM(llama())
-    base.save_pretrained(tmp_path / "base")
-    base.resize_token_embeddings(72, mean_resizing=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
-        model.save_pretrained(tmp_path / "adapter", save_embedding_layers=True)
+    _resized_vocabulary_adapter(tmp_path, ["q_proj"])
     from loralens.adapters.safetensors_io import load_arrays, save_arrays
 
     weights = tmp_path / "adapter" / "adapter_model.safetensors"

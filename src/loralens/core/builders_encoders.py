@@ -178,13 +178,18 @@ def t5(cfg: ConfigReader) -> ModelShape:
     b.embedding("shared", vocab, d)
     _t5_stack(b, cfg, "encoder", n, d, heads * d_kv, ffn, vocab, gated, buckets, heads)
     _t5_stack(b, cfg, "decoder", n_dec, d, heads * d_kv, ffn, vocab, gated, buckets, heads)
-    if cfg.task == SEQ2SEQ_LM:
-        b.dense("lm_head", d, vocab, False, output_head=True, shared=tied)
-    elif cfg.task != BASE:
-        raise ConfigError(f"{cfg.model_type} has no {cfg.task} head", where=cfg.source)
+    _seq2seq_head(b, cfg, "lm_head", d, vocab, tied)
     return b.shape(hidden_size=d, num_layers=n, intermediate_size=ffn, num_attention_heads=heads,
                    num_key_value_heads=heads, vocab_size=vocab, max_position_embeddings=0,
                    tie_word_embeddings=tied, task=cfg.task)
+
+
+def _seq2seq_head(b: ShapeBuilder, cfg: ConfigReader, name: str, d: int, vocab: int, tied: bool) -> None:
+    """The encoder-decoders' two heads: the LM head (…ForConditionalGeneration) or none (the bare model)."""
+    if cfg.task == SEQ2SEQ_LM:
+        b.dense(name, d, vocab, False, output_head=True, shared=tied)
+    elif cfg.task != BASE:
+        raise ConfigError(f"{cfg.model_type} has no {cfg.task} head", where=cfg.source)
 
 
 def _whisper_layer(b: ShapeBuilder, d: int, ffn: int, cross: bool) -> None:
@@ -226,10 +231,7 @@ def whisper(cfg: ConfigReader) -> ModelShape:
                 with b.block(f"layers.{i}.", i):
                     _whisper_layer(b, d, ffn_dec, True)
             b.norm("layer_norm", d)
-    if cfg.task == SEQ2SEQ_LM:
-        b.dense("proj_out", d, vocab, False, output_head=True, shared=tied)
-    elif cfg.task != BASE:
-        raise ConfigError(f"{cfg.model_type} has no {cfg.task} head", where=cfg.source)
+    _seq2seq_head(b, cfg, "proj_out", d, vocab, tied)
     return b.shape(hidden_size=d, num_layers=n_enc, intermediate_size=ffn_enc, num_attention_heads=heads,
                    num_key_value_heads=heads, vocab_size=vocab, max_position_embeddings=0,
                    tie_word_embeddings=tied, task=cfg.task)
